@@ -1,0 +1,238 @@
+"""Mini-batches drawn from tensors that already live on the training device.
+
+skorch's default path wraps arrays in a ``Dataset`` and a per-example
+``DataLoader`` that collates every batch in Python, which dominates the run time
+of small networks. Here the whole training set is moved to the device once and a
+batch is one index-select: :class:`TensorBatchIterator` slices
+:class:`DeviceDataset` tensors, and :class:`ClassWeightedSampler` decides the
+order (a permutation, or a class-balanced draw with :func:`torch.multinomial`
+computed on the device).
+"""
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+__all__ = ["ClassWeightedSampler", "DeviceDataset", "TensorBatchIterator"]
+
+
+class DeviceDataset(Dataset):
+    """Features, integer targets and optional sample weights held as tensors.
+
+    Parameters
+    ----------
+    X : Tensor of shape (n_samples, ...)
+        Inputs, already on the training device.
+    y : Tensor of shape (n_samples,), dtype int64
+        Encoded class indices on the same device.
+    sample_weight : Tensor of shape (n_samples,), default=None
+        Optional per-example weights on the same device.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lt.samplers import DeviceDataset
+    >>> data = DeviceDataset(torch.zeros(4, 2), torch.tensor([0, 1, 1, 0]))
+    >>> len(data)
+    4
+    """
+
+    def __init__(self, X, y, sample_weight=None):
+        if X.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"X has {X.shape[0]} rows but y has {y.shape[0]} entries."
+            )
+        if sample_weight is not None and sample_weight.shape != y.shape:
+            raise ValueError(
+                f"sample_weight must have shape {tuple(y.shape)}; got "
+                f"{tuple(sample_weight.shape)}."
+            )
+        self.X = X
+        self.y = y
+        self.sample_weight = sample_weight
+
+    def __len__(self):
+        return self.X.shape[0]
+
+    def __getitem__(self, index):
+        return self.batch(index)
+
+    def batch(self, index):
+        """Return ``(X[index], target)`` for an index tensor or slice.
+
+        ``target`` is ``y[index]``, or the pair ``(y[index], sample_weight[index])``
+        when the dataset has sample weights.
+        """
+        target = self.y[index]
+        if self.sample_weight is not None:
+            target = (target, self.sample_weight[index])
+        return self.X[index], target
+
+    def subset(self, index):
+        """A new dataset holding the rows ``index`` (an index tensor)."""
+        weight = None if self.sample_weight is None else self.sample_weight[index]
+        return DeviceDataset(self.X[index], self.y[index], weight)
+
+
+class ClassWeightedSampler:
+    """Order in which training examples are visited in one epoch.
+
+    Without class weights an epoch is a random permutation (each example once).
+    With class weights ``w``, an epoch draws ``n_samples`` examples with
+    replacement, example ``i`` with probability proportional to ``w[y_i]``: with
+    class-balanced weights every class is drawn about equally often (class-balanced
+    re-sampling, "CB RS"). The weights can be changed between epochs with
+    :meth:`set_class_weights`, which is how deferred re-sampling (DRS) starts.
+
+    Parameters
+    ----------
+    targets : Tensor of shape (n_samples,), dtype int64
+        Encoded class of each training example, on the training device.
+    seed : int, default=0
+        Seed of the sampler's own :class:`torch.Generator` (on the targets'
+        device); global random state is never used.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lt.samplers import ClassWeightedSampler
+    >>> sampler = ClassWeightedSampler(torch.tensor([0, 0, 0, 1]), seed=0)
+    >>> sorted(sampler.epoch_indices().tolist())
+    [0, 1, 2, 3]
+    >>> sampler.set_class_weights(torch.tensor([0.0, 1.0]))
+    >>> sampler.epoch_indices().tolist()
+    [3, 3, 3, 3]
+    """
+
+    def __init__(self, targets, seed=0):
+        self.targets = targets
+        self.class_weights = None
+        self.generator = torch.Generator(device=targets.device)
+        self.generator.manual_seed(int(seed))
+
+    def set_class_weights(self, class_weights):
+        """Sample proportionally to ``class_weights[y]``; ``None`` for a permutation."""
+        if class_weights is not None:
+            class_weights = torch.as_tensor(
+                class_weights, dtype=torch.float32, device=self.targets.device
+            )
+            if not bool((class_weights[self.targets] > 0).any()):
+                raise ValueError("class_weights give every training example weight 0.")
+        self.class_weights = class_weights
+
+    def epoch_indices(self):
+        """Indices of one epoch, a tensor of length ``n_samples`` on the device."""
+        n_samples = self.targets.shape[0]
+        if self.class_weights is None:
+            return torch.randperm(
+                n_samples, generator=self.generator, device=self.targets.device
+            )
+        probabilities = self.class_weights[self.targets]
+        return torch.multinomial(
+            probabilities, n_samples, replacement=True, generator=self.generator
+        )
+
+
+class TensorBatchIterator:
+    """skorch iterator over a :class:`DeviceDataset`, one index-select per batch.
+
+    Used as skorch's ``iterator_train`` and ``iterator_valid``: skorch calls it
+    with the dataset and ``batch_size`` (plus ``iterator_train__*`` parameters)
+    at the start of every epoch.
+
+    Parameters
+    ----------
+    dataset : DeviceDataset
+        The tensors to iterate over.
+    batch_size : int
+        Examples per batch.
+    sampler : ClassWeightedSampler, default=None
+        Decides the visiting order; ``None`` visits the rows in order with
+        contiguous slices (validation and prediction).
+
+    Notes
+    -----
+    A training epoch never ends with a batch of a single example (it would break
+    batch normalization): such a lone last example is folded into the previous
+    batch.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lt.samplers import DeviceDataset, TensorBatchIterator
+    >>> data = DeviceDataset(torch.arange(10.0).reshape(5, 2), torch.arange(5))
+    >>> [len(X) for X, y in TensorBatchIterator(data, batch_size=2)]
+    [2, 2, 1]
+    """
+
+    def __init__(self, dataset, batch_size, sampler=None):
+        if not isinstance(dataset, DeviceDataset):
+            raise TypeError(
+                f"TensorBatchIterator needs a DeviceDataset; got {type(dataset)}."
+            )
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.sampler = sampler
+
+    def _bounds(self):
+        n_samples = len(self.dataset)
+        starts = list(range(0, n_samples, self.batch_size))
+        if self.sampler is not None and len(starts) > 1 and n_samples - starts[-1] == 1:
+            starts.pop()
+        ends = [*starts[1:], n_samples]
+        return zip(starts, ends, strict=True)
+
+    def __len__(self):
+        return len(list(self._bounds()))
+
+    def __iter__(self):
+        if self.sampler is None:
+            for start, end in self._bounds():
+                yield self.dataset.batch(slice(start, end))
+            return
+        order = self.sampler.epoch_indices()
+        for start, end in self._bounds():
+            yield self.dataset.batch(order[start:end])
+
+
+def stratified_holdout(y, fraction, random_state):
+    """Indices of a stratified train/validation split that keeps rare classes.
+
+    Each class with ``n >= 2`` examples sends ``round(fraction * n)`` of them to
+    validation, at least one and at most ``n - 1``; a class with a single example
+    stays in training (scikit-learn's stratified splitters refuse such classes).
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        Encoded class labels.
+    fraction : float
+        Fraction in ``(0, 1)`` of each class held out.
+    random_state : numpy.random.RandomState
+        Source of randomness.
+
+    Returns
+    -------
+    train_index, valid_index : ndarray of int
+        Sorted row indices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lt.samplers import stratified_holdout
+    >>> y = np.array([0] * 8 + [1] * 2 + [2])
+    >>> train, valid = stratified_holdout(y, 0.25, np.random.RandomState(0))
+    >>> np.bincount(y[valid], minlength=3).tolist()
+    [2, 1, 0]
+    """
+    valid_parts = []
+    for label in np.unique(y):
+        rows = np.flatnonzero(y == label)
+        if rows.size < 2:
+            continue
+        n_valid = min(max(round(fraction * rows.size), 1), rows.size - 1)
+        valid_parts.append(random_state.choice(rows, size=n_valid, replace=False))
+    valid_index = np.sort(np.concatenate(valid_parts)) if valid_parts else np.array([], int)
+    train_mask = np.ones(y.shape[0], dtype=bool)
+    train_mask[valid_index] = False
+    return np.flatnonzero(train_mask), valid_index
