@@ -6,6 +6,13 @@ modules; every import of them lives here so a scikit-learn upgrade touches one f
 
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import _check_sample_weight, validate_data
 
-__all__ = ["HasMethods", "Interval", "StrOptions", "_fit_context", "validate_data"]
+__all__ = [
+    "HasMethods",
+    "_check_sample_weight",
+    "Interval",
+    "StrOptions",
+    "_fit_context",
+    "validate_data",
+]

@@ -374,8 +374,7 @@ class LDAMLoss(_ClassificationLoss):
 
     def extra_repr(self):
         return (
-            f"max_margin={self.max_margin}, scale={self.scale}, "
-            f"{super().extra_repr()}"
+            f"max_margin={self.max_margin}, scale={self.scale}, {super().extra_repr()}"
         )
 
 

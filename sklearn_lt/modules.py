@@ -116,7 +116,7 @@ class MLP(nn.Module):
 
 
 class Standardized(nn.Module):
-    """Standardize inputs with statistics learned in ``fit``, then run a network.
+    """Standardize (and, in training, augment) inputs, then run a network.
 
     Parameters
     ----------
@@ -126,6 +126,9 @@ class Standardized(nn.Module):
         Broadcastable to the input (per feature, or per channel for images);
         ``None`` leaves the input unchanged. Kept as buffers, so they follow
         ``.to(device)`` and pickling.
+    augmentation : nn.Module, default=None
+        Applied to raw training batches only (``self.training``), before
+        standardization; see :mod:`sklearn_lt.augmentation`.
 
     Examples
     --------
@@ -137,13 +140,16 @@ class Standardized(nn.Module):
     tensor([[1.]])
     """
 
-    def __init__(self, network, mean=None, scale=None):
+    def __init__(self, network, mean=None, scale=None, augmentation=None):
         super().__init__()
         self.network = network
+        self.augmentation = augmentation
         self.register_buffer("mean", mean)
         self.register_buffer("scale", scale)
 
     def forward(self, X):
+        if self.training and self.augmentation is not None:
+            X = self.augmentation(X)
         if self.mean is not None:
             X = (X - self.mean) / self.scale
         return self.network(X)

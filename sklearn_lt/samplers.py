@@ -39,9 +39,7 @@ class DeviceDataset(Dataset):
 
     def __init__(self, X, y, sample_weight=None):
         if X.shape[0] != y.shape[0]:
-            raise ValueError(
-                f"X has {X.shape[0]} rows but y has {y.shape[0]} entries."
-            )
+            raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} entries.")
         if sample_weight is not None and sample_weight.shape != y.shape:
             raise ValueError(
                 f"sample_weight must have shape {tuple(y.shape)}; got "
@@ -232,7 +230,9 @@ def stratified_holdout(y, fraction, random_state):
             continue
         n_valid = min(max(round(fraction * rows.size), 1), rows.size - 1)
         valid_parts.append(random_state.choice(rows, size=n_valid, replace=False))
-    valid_index = np.sort(np.concatenate(valid_parts)) if valid_parts else np.array([], int)
+    valid_index = (
+        np.sort(np.concatenate(valid_parts)) if valid_parts else np.array([], int)
+    )
     train_mask = np.ones(y.shape[0], dtype=bool)
     train_mask[valid_index] = False
     return np.flatnonzero(train_mask), valid_index

@@ -127,9 +127,7 @@ class Rebalancing(Callback):
         net.history.record("rebalancing", active)
 
     def __repr__(self):
-        return (
-            f"<Rebalancing(method={self.method!r}, start_epoch={self.start_epoch})>"
-        )
+        return f"<Rebalancing(method={self.method!r}, start_epoch={self.start_epoch})>"
 
 
 class WarmupStepDecay:

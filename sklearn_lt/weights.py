@@ -10,7 +10,11 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_class_counts", "effective_number_weights", "inverse_frequency_weights"]
+__all__ = [
+    "check_class_counts",
+    "effective_number_weights",
+    "inverse_frequency_weights",
+]
 
 
 def check_class_counts(class_counts, *, name="class_counts"):
