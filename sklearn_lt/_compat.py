@@ -10,9 +10,9 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 
 __all__ = [
     "HasMethods",
-    "_check_sample_weight",
     "Interval",
     "StrOptions",
+    "_check_sample_weight",
     "_fit_context",
     "validate_data",
 ]

@@ -7,6 +7,7 @@ Every fit, and so every cross-validation fold and every resampled pipeline,
 gets its own margins, priors and weights.
 """
 
+import copy
 import inspect
 import numbers
 from abc import ABCMeta, abstractmethod
@@ -14,12 +15,12 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
 from torch import nn
 
 from ._compat import (
@@ -94,9 +95,10 @@ def _random_state(random_state):
 
 
 def _log_prior(class_counts):
-    """Log class priors with zero counts treated as one example (never -inf)."""
+    """Log class priors, zero counts treated as the rarest class (never -inf)."""
     counts = np.asarray(class_counts, dtype=np.float64)
-    return np.log(np.maximum(counts, 1.0) / counts.sum())
+    safe = np.where(counts > 0, counts, counts[counts > 0].min())
+    return np.log(safe / counts.sum())
 
 
 class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
@@ -209,7 +211,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         )
 
     def _input_statistics(self, X):
-        """Mean and scale used to standardize the network's input, or ``(None, None)``."""
+        """Mean and scale that standardize the network input, or ``(None, None)``."""
         mean = X.mean(axis=0, dtype=np.float64)
         scale = X.std(axis=0, dtype=np.float64)
         scale[~(scale > 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
@@ -241,10 +243,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         """
         warm = self.warm_start and hasattr(self, "net_")
         X = self._validate_features(X, reset=not warm)
+        y = column_or_1d(y, warn=True)
         check_classification_targets(y)
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
         encoder = LabelEncoder().fit(y)
         if warm and not np.array_equal(encoder.classes_, self.classes_):
             raise ValueError(
@@ -477,34 +477,45 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             return tensor.device
         return torch.device("cpu")
 
-    def _logits(self, X):
-        """Raw network outputs for ``X``, computed in batches, as float32 numpy."""
+    def _inference_module(self):
+        """A network for prediction, and its device: float64 on CPU.
+
+        On CPU, float32 matrix kernels change with the batch shape, so a row's
+        output would depend on the other rows predicted with it; a float64 copy
+        makes predictions independent of batching. GPUs keep the float32 network.
+        """
         module = self.net_.module_
         device = self._module_device()
+        if device.type == "cpu":
+            module = copy.deepcopy(module).double()
+        return module, device
+
+    def _logits(self, X):
+        """Raw network outputs for ``X``, computed in batches, as float64 numpy."""
+        module, device = self._inference_module()
+        dtype = torch.float64 if device.type == "cpu" else torch.float32
         was_training = module.training
         module.eval()
+        hook = _attach_tau_norm(module, self.tau_norm) if self.tau_norm else None
         outputs = []
-        hook = None
-        if self.tau_norm:
-            hook = _attach_tau_norm(module, self.tau_norm)
         try:
             with torch.inference_mode():
                 for start in range(0, X.shape[0], _PREDICT_BATCH_SIZE):
                     batch = torch.as_tensor(
                         X[start : start + _PREDICT_BATCH_SIZE], device=device
-                    )
-                    outputs.append(module(batch).float().cpu())
+                    ).to(dtype)
+                    outputs.append(module(batch).to(torch.float64).cpu())
         finally:
             if hook is not None:
                 hook.remove()
             module.train(was_training)
         if not outputs:
-            return np.zeros((0, self.classes_.size), dtype=np.float32)
+            return np.zeros((0, self.classes_.size))
         return torch.cat(outputs).numpy()
 
     def _log_proba(self, X):
         """Log-probabilities (float64) after the optional post-hoc adjustment."""
-        logits = self._logits(self._prepare_inference(X)).astype(np.float64)
+        logits = self._logits(self._prepare_inference(X))
         activation = getattr(self.net_.criterion_, "activation", "softmax")
         if activation == "sigmoid":
             logits = -np.logaddexp(0.0, -logits)
@@ -580,7 +591,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_`` (the original labels, not indices).
         """
-        return self.classes_[np.argmax(self._log_proba(X), axis=1)]
+        log_proba = self._log_proba(X)
+        return self.classes_[np.argmax(log_proba, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -785,7 +797,7 @@ class LongTailClassifier(BaseLongTailClassifier):
     >>> clf = LongTailClassifier(loss="ldam", reweight_schedule="drw",
     ...                          max_epochs=10, random_state=0).fit(X, y)
     >>> clf.class_counts_
-    array([318,  61,  21])
+    array([319,  61,  20])
     >>> clf.predict(X[:5]).shape
     (5,)
     """

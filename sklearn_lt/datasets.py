@@ -221,18 +221,20 @@ def _head_to_tail_order(classes, head_classes, random_state):
 def _largest_feasible_n_max(available, n_classes, imbalance_ratio, profile, upper):
     """Largest ``n_max <= upper`` whose quotas ``available`` (head first) can meet."""
 
-    def fits(n_max):
-        counts = _profile_counts(n_max, n_classes, imbalance_ratio, profile)
-        return counts[-1] >= 1 and np.all(counts <= available)
+    def counts(n_max):
+        return _profile_counts(n_max, n_classes, imbalance_ratio, profile)
 
-    low, high = 0, upper  # fits(high) is False; fits(low) is True by convention.
+    # Every quota is non-decreasing in n_max, so "all quotas available" holds up to
+    # some n_max and fails beyond: bisect for it. fits(upper) is False, fits(0) True.
+    low, high = 0, upper
     while high - low > 1:
         middle = (low + high) // 2
-        if fits(middle):
+        if np.all(counts(middle) <= available):
             low = middle
         else:
             high = middle
-    return low if low >= 1 and fits(low) else None
+    # The tail quota is non-decreasing too: if it is empty here, no n_max works.
+    return low if low >= 1 and counts(low)[-1] >= 1 else None
 
 
 def make_long_tailed(
@@ -338,8 +340,9 @@ def make_long_tailed(
     available_head_first = class_sizes[head_to_tail]
     short = np.flatnonzero(available_head_first < quotas_head_first)
     if short.size:
+        labels = classes.tolist()
         shortages = "; ".join(
-            f"class {classes[head_to_tail[k]]!r} has {available_head_first[k]} "
+            f"class {labels[head_to_tail[k]]!r} has {available_head_first[k]} "
             f"examples but {quotas_head_first[k]} were requested"
             for k in short
         )

@@ -28,8 +28,9 @@ for every loss here (the official class-balanced TensorFlow code divides by
 Losses that depend on the class counts :math:`n_j` (LDAM, logit-adjusted,
 balanced softmax, VS) take ``class_counts`` and keep what they derive from it as
 buffers. A class with a count of zero (possible when the class list is fixed in
-advance) is treated as if it had one example: it gets the largest LDAM margin, the
-smallest VS scale and the smallest log-prior, so no value is ever infinite.
+advance) is treated as if it were as rare as the rarest observed class: it gets
+the largest LDAM margin, the smallest VS scale and the smallest log-prior, so no
+value is ever infinite.
 
 Logits in float16 or bfloat16 (mixed precision) are cast to float32 before the
 loss is computed.
@@ -77,9 +78,14 @@ def _check_real(value, name, *, low=None, high=None, low_inclusive=True):
 
 
 def _counts_tensor(class_counts):
-    """Validated counts as float64, zero counts raised to one (documented above)."""
+    """Validated counts as float64, and a copy with zero counts replaced.
+
+    A zero count becomes the smallest positive count (documented above), which
+    keeps every derived quantity finite and invariant to rescaling all counts.
+    """
     counts = torch.as_tensor(check_class_counts(class_counts), dtype=torch.float64)
-    return counts, counts.clamp_min(1.0)
+    rarest = counts[counts > 0].min()
+    return counts, torch.where(counts > 0, counts, rarest)
 
 
 class _ClassificationLoss(nn.Module):
@@ -404,7 +410,7 @@ class LogitAdjustedLoss(_ClassificationLoss):
     Attributes
     ----------
     log_prior : Tensor of shape (n_classes,)
-        :math:`\log \pi_j`, with zero counts treated as one example (a buffer).
+        :math:`\log \pi_j`, zero counts treated as the rarest class (a buffer).
 
     References
     ----------

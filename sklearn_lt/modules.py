@@ -69,7 +69,7 @@ def _head(in_features, n_classes, cosine_head):
 
 
 class MLP(nn.Module):
-    """Multi-layer perceptron for tabular data: (Linear, ReLU, Dropout) blocks and a head.
+    """Multi-layer perceptron for tabular data: (Linear, ReLU, Dropout) blocks, a head.
 
     Parameters
     ----------
@@ -88,7 +88,8 @@ class MLP(nn.Module):
     --------
     >>> import torch
     >>> from sklearn_lt.modules import MLP
-    >>> MLP(n_features=8, n_classes=3, hidden_layer_sizes=(16,))(torch.randn(2, 8)).shape
+    >>> net = MLP(n_features=8, n_classes=3, hidden_layer_sizes=(16,))
+    >>> net(torch.randn(2, 8)).shape
     torch.Size([2, 3])
     """
 

@@ -114,6 +114,12 @@ class ClassWeightedSampler:
             class_weights = torch.as_tensor(
                 class_weights, dtype=torch.float32, device=self.targets.device
             )
+            n_classes = int(self.targets.max()) + 1 if self.targets.numel() else 0
+            if class_weights.ndim != 1 or class_weights.numel() < n_classes:
+                raise ValueError(
+                    f"class_weights must have one entry per class ({n_classes}); "
+                    f"got shape {tuple(class_weights.shape)}."
+                )
             if not bool((class_weights[self.targets] > 0).any()):
                 raise ValueError("class_weights give every training example weight 0.")
         self.class_weights = class_weights
