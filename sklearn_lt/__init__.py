@@ -6,7 +6,7 @@ logit adjustment, balanced softmax, VS and focal losses), post-hoc logit
 adjustment for any scikit-learn classifier, long-tail metrics and datasets.
 """
 
-from .classifiers import LongTailClassifier
+from .classifiers import LongTailClassifier, LongTailImageClassifier
 from .datasets import (
     load_digits_lt,
     load_fashion_mnist,
@@ -29,6 +29,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "LogitAdjustedClassifier",
     "LongTailClassifier",
+    "LongTailImageClassifier",
     "__version__",
     "effective_number_weights",
     "expected_calibration_error",

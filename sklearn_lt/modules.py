@@ -37,6 +37,12 @@ class NormedLinear(nn.Module):
     bias : None
         Cosine logits have no bias (kept for code that inspects ``head.bias``).
 
+    Notes
+    -----
+    An input row of (near) zero norm, such as a feature vector zeroed by ReLU,
+    has no direction: its logits are 0 and it passes no gradient, instead of
+    the ``1/eps`` gradient of :func:`torch.nn.functional.normalize`.
+
     Examples
     --------
     >>> import torch
@@ -56,10 +62,22 @@ class NormedLinear(nn.Module):
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
 
     def forward(self, x):
-        return F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1))
+        return F.linear(_unit_rows(x), _unit_rows(self.weight))
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+def _unit_rows(matrix, eps=1e-6):
+    """Rows scaled to unit norm; rows of (near) zero norm give zeros, gradient 0.
+
+    ``F.normalize`` divides a zero row by ``eps``, so its gradient is ``1/eps``
+    and one dead feature vector can blow up training; the cosine of a zero
+    vector is undefined, so it contributes nothing here instead.
+    """
+    norms = matrix.norm(dim=1, keepdim=True)
+    nonzero = norms > eps
+    return torch.where(nonzero, matrix / torch.where(nonzero, norms, 1.0), 0.0)
 
 
 def _head(in_features, n_classes, cosine_head):
@@ -130,6 +148,12 @@ class Standardized(nn.Module):
     augmentation : nn.Module, default=None
         Applied to raw training batches only (``self.training``), before
         standardization; see :mod:`sklearn_lt.augmentation`.
+    mixed_precision : bool, default=False
+        Run the training forward pass on CUDA under bfloat16 autocast (losses
+        upcast their input to float32). Prediction stays in full precision.
+    channels_last : bool, default=False
+        Give 4-D inputs the channels-last memory layout (faster convolutions on
+        recent GPUs); the network should be converted the same way.
 
     Examples
     --------
@@ -141,10 +165,20 @@ class Standardized(nn.Module):
     tensor([[1.]])
     """
 
-    def __init__(self, network, mean=None, scale=None, augmentation=None):
+    def __init__(
+        self,
+        network,
+        mean=None,
+        scale=None,
+        augmentation=None,
+        mixed_precision=False,
+        channels_last=False,
+    ):
         super().__init__()
         self.network = network
         self.augmentation = augmentation
+        self.mixed_precision = mixed_precision
+        self.channels_last = channels_last
         self.register_buffer("mean", mean)
         self.register_buffer("scale", scale)
 
@@ -153,13 +187,19 @@ class Standardized(nn.Module):
             X = self.augmentation(X)
         if self.mean is not None:
             X = (X - self.mean) / self.scale
-        return self.network(X)
+        if self.channels_last and X.ndim == 4:
+            X = X.contiguous(memory_format=torch.channels_last)
+        autocast = self.mixed_precision and self.training and X.is_cuda
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+            return self.network(X)
 
 
 class SmallCNN(nn.Module):
     """A fast convolutional network for small images (digits, Fashion-MNIST).
 
-    Two (conv3x3-BN-ReLU) x2 + max-pool stages, global average pooling and a head.
+    Two stages of two (conv3x3-BN-ReLU) blocks, each followed by 2x2 max-pooling,
+    a last block, global average pooling and a head. Pooling rounds up, so any
+    image size, even 1xW, works.
 
     Parameters
     ----------
@@ -168,7 +208,7 @@ class SmallCNN(nn.Module):
     in_channels : int, default=1
         Channels of the input images.
     width : int, default=32
-        Channels of the first stage (the second has twice as many).
+        Channels of the first stage (then twice and four times as many).
     cosine_head : bool, default=False
         Use :class:`NormedLinear` as the last layer (for LDAM).
 
@@ -193,13 +233,15 @@ class SmallCNN(nn.Module):
         self.body = nn.Sequential(
             *block(in_channels, width),
             *block(width, width),
-            nn.MaxPool2d(2),
+            nn.MaxPool2d(2, ceil_mode=True),
             *block(width, 2 * width),
             *block(2 * width, 2 * width),
+            nn.MaxPool2d(2, ceil_mode=True),
+            *block(2 * width, 4 * width),
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
         )
-        self.head = _head(2 * width, n_classes, cosine_head)
+        self.head = _head(4 * width, n_classes, cosine_head)
 
     def forward(self, X):
         return self.head(self.body(X))

@@ -2,7 +2,10 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_lt import LongTailClassifier
+from sklearn_lt import (
+    LongTailClassifier,
+    LongTailImageClassifier,
+)
 from sklearn_lt.losses import LOSSES
 from sklearn_lt.schedules import REWEIGHT_SCHEDULES
 
@@ -26,6 +29,18 @@ def _estimators():
         yield LongTailClassifier(loss="ldam", reweight_schedule=schedule, **fast)
     yield LongTailClassifier(validation_fraction=0.2, n_iter_no_change=3, **fast)
     yield LongTailClassifier(posthoc_tau=1.0, tau_norm=1.0, **fast)
+    yield LongTailImageClassifier(architecture="cnn", **fast)
+    yield LongTailImageClassifier(
+        architecture="cnn", loss="ldam", reweight_schedule="drw", **fast
+    )
+    # ResNet-32 on the checks' 1 x d "images" needs a few more steps to fit.
+    yield LongTailImageClassifier(
+        architecture="resnet32",
+        loss="ldam",
+        reweight_schedule="drw",
+        max_epochs=20,
+        random_state=0,
+    )
 
 
 @parametrize_with_checks(
