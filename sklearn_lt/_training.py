@@ -30,6 +30,12 @@ class LongTailNet(NeuralNet):
     handed to the criterion's ``sample_weight`` argument.
     """
 
+    def _set_training(self, training=True):
+        # skorch sets the mode before every batch; walking every submodule each
+        # time is measurable for small networks, so only switch when it changes.
+        if self.module_.training != training or self.criterion_.training != training:
+            super()._set_training(training)
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         if isinstance(y_true, tuple | list):
             target, sample_weight = y_true

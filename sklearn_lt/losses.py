@@ -153,8 +153,10 @@ class _ClassificationLoss(nn.Module):
                 f"target must have shape ({logits.shape[0]},) to match logits; "
                 f"got shape {tuple(target.shape)}."
             )
-        if target.numel() and bool(((target < 0) | (target >= n_classes)).any()):
-            raise ValueError(f"target values must lie in [0, {n_classes}).")
+        if target.numel():
+            low, high = torch.aminmax(target)  # one kernel, one device sync
+            if low < 0 or high >= n_classes:
+                raise ValueError(f"target values must lie in [0, {n_classes}).")
         if self.weight is not None and self.weight.numel() != n_classes:
             raise ValueError(
                 f"weight has {self.weight.numel()} entries but logits have "
@@ -214,7 +216,43 @@ def _reduce(losses, weights, reduction):
     return total / weights.sum().clamp_min(torch.finfo(losses.dtype).tiny)
 
 
-class CrossEntropyLoss(_ClassificationLoss):
+class _SoftmaxCrossEntropy(_ClassificationLoss):
+    """Softmax cross-entropy on adjusted logits, the base of CE, LDAM, LA and VS.
+
+    Subclasses implement ``_adjusted_logits(logits, target)``. Without sample
+    weights the loss is one fused :func:`torch.nn.functional.cross_entropy` call,
+    with the same weighting convention as the generic path.
+    """
+
+    def _adjusted_logits(self, logits, target):
+        return logits
+
+    def _per_example(self, logits, target):
+        adjusted = self._adjusted_logits(logits, target)
+        return F.cross_entropy(adjusted, target, reduction="none")
+
+    def forward(self, logits, target, sample_weight=None):
+        if (
+            sample_weight is not None
+            or self.reduction == "none"
+            or not getattr(target, "numel", lambda: 0)()
+        ):
+            return super().forward(logits, target, sample_weight)
+        logits, target = self._check_inputs(logits, target)
+        adjusted = self._adjusted_logits(logits, target)
+        if self.weight is None:
+            return F.cross_entropy(adjusted, target, reduction=self.reduction)
+        weight = self.weight.to(adjusted.dtype)
+        total = F.cross_entropy(adjusted, target, weight=weight, reduction="sum")
+        if self.reduction == "sum":
+            return total
+        tiny = torch.finfo(adjusted.dtype).tiny
+        return total / weight[target].sum().clamp_min(tiny)
+
+    forward.__doc__ = _ClassificationLoss.forward.__doc__
+
+
+class CrossEntropyLoss(_SoftmaxCrossEntropy):
     r"""Softmax cross-entropy (empirical risk minimization, ERM).
 
     .. math::
@@ -243,9 +281,6 @@ class CrossEntropyLoss(_ClassificationLoss):
 
     def __init__(self, weight=None, reduction="mean"):
         super().__init__(weight=weight, reduction=reduction)
-
-    def _per_example(self, logits, target):
-        return F.cross_entropy(logits, target, reduction="none")
 
 
 class FocalLoss(_ClassificationLoss):
@@ -302,7 +337,7 @@ class FocalLoss(_ClassificationLoss):
         return f"gamma={self.gamma}, {super().extra_repr()}"
 
 
-class LDAMLoss(_ClassificationLoss):
+class LDAMLoss(_SoftmaxCrossEntropy):
     r"""Label-distribution-aware margin (LDAM) loss (Cao et al., 2019).
 
     The true-class logit is lowered by a class-dependent margin before a scaled
@@ -371,12 +406,11 @@ class LDAMLoss(_ClassificationLoss):
         margins = inverse_root * (self.max_margin / inverse_root.max())
         self.register_buffer("margins", margins.float())
 
-    def _per_example(self, logits, target):
-        index = target.unsqueeze(1)
-        true_logit = logits.gather(1, index)
+    def _adjusted_logits(self, logits, target):
         margin = self.margins.to(logits.dtype)[target].unsqueeze(1)
-        adjusted = logits.scatter(1, index, true_logit - margin)
-        return F.cross_entropy(self.scale * adjusted, target, reduction="none")
+        # z - Delta_y e_y: the margin is subtracted from the true-class logit only.
+        adjusted = torch.scatter_add(logits, 1, target.unsqueeze(1), -margin)
+        return self.scale * adjusted
 
     def extra_repr(self):
         return (
@@ -384,7 +418,7 @@ class LDAMLoss(_ClassificationLoss):
         )
 
 
-class LogitAdjustedLoss(_ClassificationLoss):
+class LogitAdjustedLoss(_SoftmaxCrossEntropy):
     r"""Logit-adjusted softmax cross-entropy (Menon et al., 2021).
 
     .. math::
@@ -434,9 +468,8 @@ class LogitAdjustedLoss(_ClassificationLoss):
         log_prior = torch.log(safe_counts / counts.sum())
         self.register_buffer("log_prior", log_prior.float())
 
-    def _per_example(self, logits, target):
-        adjusted = logits + self.tau * self.log_prior.to(logits.dtype)
-        return F.cross_entropy(adjusted, target, reduction="none")
+    def _adjusted_logits(self, logits, target):
+        return logits + self.tau * self.log_prior.to(logits.dtype)
 
     def extra_repr(self):
         return f"tau={self.tau}, {super().extra_repr()}"
@@ -483,7 +516,7 @@ class BalancedSoftmaxLoss(LogitAdjustedLoss):
         return _ClassificationLoss.extra_repr(self)
 
 
-class VSLoss(_ClassificationLoss):
+class VSLoss(_SoftmaxCrossEntropy):
     r"""Vector-scaling (VS) loss (Kini et al., 2021).
 
     .. math::
@@ -541,11 +574,9 @@ class VSLoss(_ClassificationLoss):
         self.register_buffer("logit_scale", logit_scale.float())
         self.register_buffer("logit_offset", logit_offset.float())
 
-    def _per_example(self, logits, target):
-        adjusted = logits * self.logit_scale.to(logits.dtype) + self.logit_offset.to(
-            logits.dtype
-        )
-        return F.cross_entropy(adjusted, target, reduction="none")
+    def _adjusted_logits(self, logits, target):
+        scale = self.logit_scale.to(logits.dtype)
+        return torch.addcmul(self.logit_offset.to(logits.dtype), logits, scale)
 
     def extra_repr(self):
         return f"gamma={self.gamma}, tau={self.tau}, {super().extra_repr()}"

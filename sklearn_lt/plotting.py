@@ -133,7 +133,7 @@ class ClassAccuracyDisplay:
     ... ).plot()
     >>> [tick.get_text() for tick in disp.ax_.get_xticklabels()]
     ['dog', 'cat', 'eel']
-    >>> [bar.get_height() for bar in disp.bars_]
+    >>> disp.bars_.datavalues.tolist()
     [0.9, 0.5, 0.1]
     >>> disp.ax_counts_.get_yscale()
     'log'
@@ -270,10 +270,18 @@ class ClassAccuracyDisplay:
                 zorder=3,
             )[0]
         layout["n_models"] += 1
-
-        handles = [h for h in ax.get_legend_handles_labels()[0] if h.get_label() != "_"]
-        handles.append(layout["counts_line"])
-        ax.legend(handles=handles, loc="upper right", fontsize="small")
+        layout["handles"].append(self.line_ if self.bars_ is None else self.bars_)
+        handles = [*layout["handles"], layout["counts_line"]]
+        # Above the axes: inside, it would hide bars or the group names.
+        ax.legend(
+            handles=handles,
+            loc="lower left",
+            bbox_to_anchor=(0, 1.01),
+            ncols=2,
+            fontsize="small",
+            frameon=False,
+            borderaxespad=0,
+        )
 
         self.ax_ = ax
         self.ax_counts_ = layout["ax_counts"]
@@ -291,11 +299,9 @@ class ClassAccuracyDisplay:
 
         ax_counts = ax.twinx()
         ax_counts.set_yscale("log")
-        with np.errstate(divide="ignore"):
-            shown = np.where(sorted_counts > 0, sorted_counts, np.nan)
         (counts_line,) = ax_counts.plot(
             x,
-            shown,
+            np.where(sorted_counts > 0, sorted_counts, np.nan),
             drawstyle="steps-mid",
             color="0.3",
             linewidth=1.5,
@@ -353,6 +359,7 @@ class ClassAccuracyDisplay:
             "counts_line": counts_line,
             "group_lines": group_lines,
             "bar_sets": [],
+            "handles": [],
             "n_models": 0,
         }
         _ACCURACY_AXES[ax] = layout
@@ -433,7 +440,7 @@ class ClassAccuracyDisplay:
         >>> from sklearn.model_selection import train_test_split
         >>> from sklearn_lt.plotting import ClassAccuracyDisplay
         >>> X, y = make_classification(n_samples=1000, n_classes=4, n_informative=5,
-        ...                            weights=[0.05, 0.6, 0.1, 0.25], random_state=0)
+        ...                            weights=[0.02, 0.6, 0.1, 0.28], random_state=0)
         >>> X_train, X_test, y_train, y_test = train_test_split(
         ...     X, y, stratify=y, random_state=0)
         >>> clf = LogisticRegression().fit(X_train, y_train)
@@ -441,6 +448,8 @@ class ClassAccuracyDisplay:
         ...     clf, X_test, y_test, y_train=y_train)
         >>> [tick.get_text() for tick in disp.ax_.get_xticklabels()]
         ['1', '3', '2', '0']
+        >>> [text.get_text() for text in disp.ax_.texts]
+        ['many (2)', 'medium (1)', 'few (1)']
         >>> len(disp.bars_), len(disp.group_lines_)
         (4, 2)
         """
@@ -561,7 +570,7 @@ class ClassAccuracyDisplay:
         >>> y_pred = ["cat", "cat", "dog", "cat", "cat", "cat"]
         >>> disp = ClassAccuracyDisplay.from_predictions(
         ...     y_true, y_pred, y_train=y_train, name="baseline")
-        >>> [bar.get_height() for bar in disp.bars_]
+        >>> disp.bars_.datavalues.tolist()
         [1.0, 0.5, 0.0]
         >>> [line.get_xdata()[0] for line in disp.group_lines_]
         [0.5, 1.5]
@@ -857,6 +866,8 @@ class TrainingCurvesDisplay:
         epochs, accuracy = _series(rows, "valid_balanced_accuracy")
         if accuracy.size:
             self.ax_accuracy_ = ax.twinx()
+            # A twin does not follow the divider that made room for ax_lr.
+            self.ax_accuracy_.set_axes_locator(ax.get_axes_locator())
             (self.balanced_accuracy_line_,) = self.ax_accuracy_.plot(
                 epochs,
                 accuracy,
