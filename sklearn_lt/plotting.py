@@ -390,7 +390,8 @@ class ClassAccuracyDisplay:
             counts are taken from ``class_counts_`` (sklearn_lt classifiers and
             :class:`~sklearn_lt.posthoc.LogitAdjustedClassifier` have it)
             unless ``y_train`` or ``class_counts`` is given; any other
-            classifier needs one of them.
+            classifier needs one of them. The plot shows ``classes_`` and any
+            test class unseen in training (as a class with zero examples).
 
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Test input.
@@ -482,13 +483,18 @@ class ClassAccuracyDisplay:
         y_pred = estimator.predict(X)
         if name is None:
             name = type(estimator).__name__
-        classes = getattr(estimator, "classes_", None)
+        labels = getattr(estimator, "classes_", None)
+        if labels is not None:
+            # Also show test classes unseen in training (zero training examples).
+            known = set(np.asarray(labels).tolist())
+            extra = [c for c in np.unique(column_or_1d(y)).tolist() if c not in known]
+            labels = np.asarray([*np.asarray(labels).tolist(), *extra])
         return cls._from_labels(
             y,
             y_pred,
             y_train=y_train,
             class_counts=class_counts,
-            labels=classes,
+            labels=labels,
             groups=groups,
             many=many,
             few=few,
@@ -612,15 +618,6 @@ class ClassAccuracyDisplay:
                 "of y_train (the training labels) and class_counts."
             )
         _check_group_params(groups, many, few)
-        if labels is not None:
-            # Also show test classes unseen in training (zero training examples).
-            labels = np.asarray(labels)
-            known = set(labels.tolist())
-            extra = [
-                c for c in np.unique(column_or_1d(y_true)).tolist() if c not in known
-            ]
-            if extra:
-                labels = np.asarray([*labels.tolist(), *extra])
         labels, train_counts, _, recall = _class_table(
             y_true, y_pred, class_counts=class_counts, y_train=y_train, labels=labels
         )

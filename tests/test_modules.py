@@ -191,7 +191,7 @@ def test_small_cnn_shapes(in_channels, size):
     out = net(torch.randn(3, in_channels, size, size))
     assert out.shape == (3, 7)
     assert isinstance(net.head, nn.Linear)
-    assert net.head.in_features == 16
+    assert net.head.in_features == 32
 
 
 def test_small_cnn_cosine_head_and_eval():
@@ -206,8 +206,8 @@ def test_small_cnn_cosine_head_and_eval():
 def test_small_cnn_default_width():
     net = SmallCNN(n_classes=10)
     convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
-    assert [c.out_channels for c in convs] == [32, 32, 64, 64]
-    assert net.head.in_features == 64
+    assert [c.out_channels for c in convs] == [32, 32, 64, 64, 128]
+    assert net.head.in_features == 128
 
 
 @pytest.mark.parametrize("cosine_head", [False, True])
@@ -318,3 +318,21 @@ def test_networks_train_one_step():
         first = next(p for p in net.parameters() if p.ndim > 1)
         assert first.grad is not None
         assert torch.isfinite(first.grad).all() and first.grad.abs().sum() > 0
+
+
+def test_small_cnn_accepts_one_pixel_high_images():
+    # Tabular rows seen as 1 x d images: pooling rounds up instead of failing.
+    net = SmallCNN(n_classes=3, width=4)
+    assert net(torch.randn(5, 1, 1, 3)).shape == (5, 3)
+
+
+def test_normed_linear_zero_row_has_zero_output_and_gradient():
+    layer = NormedLinear(4, 3)
+    x = torch.zeros(2, 4, requires_grad=True)
+    x.data[1] = torch.tensor([1.0, 2.0, 0.0, 0.0])
+    out = layer(x)
+    out.sum().backward()
+    assert torch.equal(out[0], torch.zeros(3))
+    assert torch.equal(x.grad[0], torch.zeros(4))
+    assert torch.isfinite(x.grad).all()
+    assert x.grad[1].abs().sum() > 0
