@@ -21,15 +21,19 @@ from .metrics import (
     make_shot_scorer,
     shot_accuracy,
 )
+from .persistence import load_model, save_model
+from .plotting import ClassAccuracyDisplay, TrainingCurvesDisplay
 from .posthoc import LogitAdjustedClassifier
 from .weights import effective_number_weights, inverse_frequency_weights
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "ClassAccuracyDisplay",
     "LogitAdjustedClassifier",
     "LongTailClassifier",
     "LongTailImageClassifier",
+    "TrainingCurvesDisplay",
     "__version__",
     "effective_number_weights",
     "expected_calibration_error",
@@ -37,10 +41,12 @@ __all__ = [
     "load_digits_lt",
     "load_fashion_mnist",
     "load_fashion_mnist_lt",
+    "load_model",
     "long_tail_report",
     "make_long_tailed",
     "make_long_tailed_classification",
     "make_loss",
     "make_shot_scorer",
+    "save_model",
     "shot_accuracy",
 ]

@@ -5,6 +5,7 @@ these objects in ``fit``.
 """
 
 import math
+import warnings
 
 import torch
 from skorch import NeuralNet
@@ -15,11 +16,16 @@ __all__ = [
     "FiniteLossCheck",
     "LongTailNet",
     "NonFiniteLossError",
+    "TrainingInterruptedWarning",
 ]
 
 
 class NonFiniteLossError(FloatingPointError, ValueError):
     """Raised when the training loss becomes NaN or infinite."""
+
+
+class TrainingInterruptedWarning(UserWarning):
+    """Training was interrupted; the model keeps its last completed epoch."""
 
 
 class LongTailNet(NeuralNet):
@@ -28,7 +34,53 @@ class LongTailNet(NeuralNet):
     Batches come from :class:`sklearn_lt.samplers.TensorBatchIterator`; a target is
     either the class-index tensor or the pair ``(classes, sample_weight)``, which is
     handed to the criterion's ``sample_weight`` argument.
+
+    An interrupted fit (``KeyboardInterrupt``) restores the network's weights at
+    the end of the last completed epoch, drops the unfinished epoch from the
+    history and emits a :class:`TrainingInterruptedWarning`, so the estimator
+    stays usable. (skorch alone keeps the weights of the last mini-batch.)
     """
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self._remember_completed_epoch()
+
+    def on_epoch_end(self, net, **kwargs):
+        super().on_epoch_end(net, **kwargs)
+        self._remember_completed_epoch()
+
+    def _remember_completed_epoch(self):
+        self._completed_epochs = len(self.history)
+        self._completed_state = {
+            name: tensor.detach().clone()
+            for name, tensor in self.module_.state_dict().items()
+        }
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            # skorch's EarlyStopping also stops training with KeyboardInterrupt,
+            # from the end of a completed epoch: only a mid-epoch stop is a user
+            # interrupt that needs the last completed epoch back.
+            if self._completed_epochs != len(self.history):
+                self._restore_completed_epoch()
+            raise
+        finally:
+            self._completed_state = None
+
+    def _restore_completed_epoch(self):
+        self.module_.load_state_dict(self._completed_state)
+        del self.history[self._completed_epochs :]
+        completed = self.history[-1]["epoch"] if self.history else 0
+        warnings.warn(
+            f"Training was interrupted; the model keeps the weights of the last "
+            f"completed epoch ({completed}"
+            + (", i.e. its initial weights" if not completed else "")
+            + "). Fit again, with warm_start=True to continue.",
+            TrainingInterruptedWarning,
+            stacklevel=4,
+        )
 
     def _set_training(self, training=True):
         # skorch sets the mode before every batch; walking every submodule each

@@ -353,7 +353,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 )
         if getattr(criterion, "activation", "softmax") == "sigmoid":
             head = getattr(network, "head", None)
-            if getattr(head, "bias", None) is not None and n_classes > 2:
+            if getattr(head, "bias", None) is not None:
                 with torch.no_grad():
                     head.bias.fill_(-np.log(n_classes - 1))
         mean, scale = self._input_statistics(X)
@@ -426,20 +426,21 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             params["param_groups"] = [("network.head.bias", {"weight_decay": 0.0})]
         return {f"optimizer__{key}": value for key, value in params.items()}
 
-    def _start_training(self, X, train_data, valid_data, sampler_seed):
+    def _new_net(self, X):
+        """Build (but do not train) the skorch net for data shaped like ``X``.
+
+        Needs the fitted ``classes_``, ``class_counts_``, ``n_features_in_`` and
+        ``device_``; ``X`` provides the input statistics and shape.
+        """
         criterion = self._make_criterion()
-        if train_data.sample_weight is not None and not _accepts(
-            criterion.forward, "sample_weight"
-        ):
-            raise ValueError(
-                f"sample_weight was given but {type(criterion).__name__}.forward "
-                "does not accept a sample_weight argument."
-            )
         module = self._make_module(X, self.n_features_in_, criterion)
         if getattr(module, "channels_last", False) and self.device_.type == "cuda":
             module = module.to(memory_format=torch.channels_last)
-        sampler = ClassWeightedSampler(train_data.y, seed=sampler_seed)
-        self.net_ = LongTailNet(
+        # Replaced by a sampler over the training targets in every fit.
+        sampler = ClassWeightedSampler(
+            torch.zeros(0, dtype=torch.int64, device=self.device_)
+        )
+        return LongTailNet(
             module=module,
             criterion=criterion,
             optimizer=_OPTIMIZERS[self.optimizer],
@@ -456,18 +457,34 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             verbose=int(self.verbose),
             **self._optimizer_params(criterion),
         )
-        self._run(train_data, valid_data)
+
+    def _start_training(self, X, train_data, valid_data, sampler_seed):
+        self.net_ = self._new_net(X)
+        self._train(train_data, valid_data, sampler_seed, partial=False)
 
     def _continue_training(self, train_data, valid_data, sampler_seed):
+        # The network, optimizer and schedules carry on; only the number of
+        # further epochs comes from the current parameters.
+        self.net_.max_epochs = self.max_epochs
+        self._train(train_data, valid_data, sampler_seed, partial=True)
+
+    def _train(self, train_data, valid_data, sampler_seed, partial):
+        net = self.net_
+        if train_data.sample_weight is not None and not _accepts(
+            net.criterion.forward, "sample_weight"
+        ):
+            raise ValueError(
+                f"sample_weight was given but {type(net.criterion).__name__}.forward "
+                "does not accept a sample_weight argument."
+            )
         sampler = ClassWeightedSampler(train_data.y, seed=sampler_seed)
-        self.net_.iterator_train__sampler = sampler
-        rebalancing = dict(self.net_.callbacks_).get("rebalancing")
+        net.iterator_train__sampler = sampler
+        if net.initialized_:
+            rebalancing = dict(net.callbacks_).get("rebalancing")
+        else:
+            rebalancing = dict(net.callbacks).get("rebalancing")
         if rebalancing is not None:
             rebalancing.sampler = sampler
-        self._run(train_data, valid_data, partial=True)
-
-    def _run(self, train_data, valid_data, partial=False):
-        net = self.net_
         net.train_split = None if valid_data is None else _Predefined(valid_data)
         try:
             if partial:
@@ -475,8 +492,10 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             else:
                 net.fit(train_data, None)
         finally:
-            # Do not keep (and pickle) the validation set with the model.
+            # Do not keep (and pickle) the validation set or the training
+            # targets with the model.
             net.train_split = None
+            sampler.targets = sampler.targets[:0]
 
     # --------------------------------------------------------------- predict
     def _prepare_inference(self, X):
@@ -528,7 +547,10 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def _log_proba(self, X):
         """Log-probabilities (float64) after the optional post-hoc adjustment."""
         logits = self._logits(self._prepare_inference(X))
-        activation = getattr(self.net_.criterion_, "activation", "softmax")
+        criterion = self.net_.criterion_
+        if hasattr(criterion, "prediction_logits"):
+            logits = criterion.prediction_logits(logits)
+        activation = getattr(criterion, "activation", "softmax")
         if activation == "sigmoid":
             logits = -np.logaddexp(0.0, -logits)
         if self.posthoc_tau:
@@ -740,7 +762,9 @@ class LongTailClassifier(BaseLongTailClassifier):
         Show a per-batch progress bar (tqdm).
     warm_start : bool, default=False
         Continue training the fitted network for ``max_epochs`` more epochs on
-        the next ``fit`` (schedules continue from their position).
+        the next ``fit``, with the same optimizer state; the learning-rate and
+        re-balancing schedules continue from their position (they count epochs
+        from the first fit). Classes and features must stay the same.
 
     Attributes
     ----------

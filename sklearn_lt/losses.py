@@ -124,6 +124,16 @@ class _ClassificationLoss(nn.Module):
                 raise ValueError("weight must be finite and non-negative.")
         self.register_buffer("weight", weight)
 
+    def prediction_logits(self, outputs):
+        """Logits of the trained model from the network's outputs.
+
+        The identity, except for losses that train on rescaled outputs (LDAM
+        multiplies cosine outputs by ``scale``), so that probabilities at
+        prediction time match the model the loss trained. Works on tensors and
+        arrays.
+        """
+        return outputs
+
     def _check_inputs(self, logits, target):
         if not torch.is_tensor(logits) or not logits.is_floating_point():
             raise ValueError("logits must be a floating point tensor of shape (N, C).")
@@ -405,6 +415,9 @@ class LDAMLoss(_SoftmaxCrossEntropy):
         inverse_root = safe_counts.pow(-0.25)
         margins = inverse_root * (self.max_margin / inverse_root.max())
         self.register_buffer("margins", margins.float())
+
+    def prediction_logits(self, outputs):
+        return self.scale * outputs
 
     def _adjusted_logits(self, logits, target):
         margin = self.margins.to(logits.dtype)[target].unsqueeze(1)

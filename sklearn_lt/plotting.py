@@ -886,7 +886,7 @@ class TrainingCurvesDisplay:
                 start, color="C3", linestyle="--", lw=1.2, label=_REBALANCING_LABEL
             )
             handles.append(self.rebalancing_line_)
-        ax.legend(handles=handles, loc="upper right", fontsize="small")
+        ax.legend(handles=handles, loc="best", fontsize="small")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
         self.lr_line_ = None

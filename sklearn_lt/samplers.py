@@ -21,25 +21,29 @@ class DeviceDataset(Dataset):
 
     Parameters
     ----------
-    X : Tensor of shape (n_samples, ...)
+    X : Tensor of shape (n_rows, ...)
         Inputs, already on the training device.
     y : Tensor of shape (n_samples,), dtype int64
-        Encoded class indices on the same device.
+        Encoded class indices on the same device, one per example.
     sample_weight : Tensor of shape (n_samples,), default=None
         Optional per-example weights on the same device.
+    rows : Tensor of shape (n_samples,), default=None
+        Rows of ``X`` that make up this dataset (a view without copying ``X``);
+        ``None`` uses every row.
 
     Examples
     --------
     >>> import torch
     >>> from sklearn_lt.samplers import DeviceDataset
     >>> data = DeviceDataset(torch.zeros(4, 2), torch.tensor([0, 1, 1, 0]))
-    >>> len(data)
-    4
+    >>> len(data), len(data.subset(torch.tensor([0, 2])))
+    (4, 2)
     """
 
-    def __init__(self, X, y, sample_weight=None):
-        if X.shape[0] != y.shape[0]:
-            raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} entries.")
+    def __init__(self, X, y, sample_weight=None, rows=None):
+        n_rows = X.shape[0] if rows is None else rows.shape[0]
+        if n_rows != y.shape[0]:
+            raise ValueError(f"X has {n_rows} rows but y has {y.shape[0]} entries.")
         if sample_weight is not None and sample_weight.shape != y.shape:
             raise ValueError(
                 f"sample_weight must have shape {tuple(y.shape)}; got "
@@ -48,9 +52,10 @@ class DeviceDataset(Dataset):
         self.X = X
         self.y = y
         self.sample_weight = sample_weight
+        self.rows = rows
 
     def __len__(self):
-        return self.X.shape[0]
+        return self.y.shape[0]
 
     def __getitem__(self, index):
         return self.batch(index)
@@ -64,12 +69,14 @@ class DeviceDataset(Dataset):
         target = self.y[index]
         if self.sample_weight is not None:
             target = (target, self.sample_weight[index])
-        return self.X[index], target
+        rows = index if self.rows is None else self.rows[index]
+        return self.X[rows], target
 
     def subset(self, index):
-        """A new dataset holding the rows ``index`` (an index tensor)."""
+        """The examples ``index`` (an index tensor), sharing ``X`` without a copy."""
+        rows = index if self.rows is None else self.rows[index]
         weight = None if self.sample_weight is None else self.sample_weight[index]
-        return DeviceDataset(self.X[index], self.y[index], weight)
+        return DeviceDataset(self.X, self.y[index], weight, rows=rows)
 
 
 class ClassWeightedSampler:

@@ -61,8 +61,12 @@ def test_device_dataset_subset():
     data = dataset(6, with_weight=True)
     sub = data.subset(torch.tensor([0, 2, 5]))
     assert isinstance(sub, DeviceDataset) and len(sub) == 3
-    torch.testing.assert_close(sub.X, data.X[[0, 2, 5]])
+    assert sub.X is data.X  # a view: the features are not copied
+    batch_X, (batch_y, _) = sub.batch(slice(0, 3))
+    torch.testing.assert_close(batch_X, data.X[[0, 2, 5]])
     torch.testing.assert_close(sub.y, data.y[[0, 2, 5]])
+    nested = sub.subset(torch.tensor([2, 0]))
+    torch.testing.assert_close(nested.batch(slice(0, 2))[0], data.X[[5, 0]])
     torch.testing.assert_close(sub.sample_weight, data.sample_weight[[0, 2, 5]])
     assert dataset(4).subset(torch.tensor([1])).sample_weight is None
 
