@@ -385,6 +385,8 @@ class LDAMLoss(_SoftmaxCrossEntropy):
     (:class:`sklearn_lt.modules.NormedLinear`); with raw logits the scale of 30
     makes training diverge. The classifiers add that head automatically
     (``cosine_head = True``). A class with zero examples gets ``max_margin``.
+    The trained model's logits are ``scale`` times the cosine outputs
+    (:meth:`prediction_logits`), which the classifiers use for probabilities.
 
     References
     ----------
