@@ -20,7 +20,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import (
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
 from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
 from torch import nn
 
@@ -250,6 +254,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         warm = self.warm_start and hasattr(self, "net_")
         X = self._validate_features(X, reset=not warm)
         y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         if warm and not np.array_equal(encoder.classes_, self.classes_):
