@@ -468,9 +468,22 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self._train(train_data, valid_data, sampler_seed, partial=False)
 
     def _continue_training(self, train_data, valid_data, sampler_seed):
-        # The network, optimizer and schedules carry on; only the number of
-        # further epochs comes from the current parameters.
-        self.net_.max_epochs = self.max_epochs
+        # The network, optimizer and schedules carry on; the number of further
+        # epochs comes from the current parameters, and the margins, priors and
+        # class weights from this fit's class counts (changed in place).
+        net = self.net_
+        net.max_epochs = self.max_epochs
+        fresh = self._make_criterion()
+        with torch.no_grad():
+            for name, buffer in fresh.named_buffers():
+                if name != "weight":
+                    net.criterion_.get_buffer(name).copy_(buffer)
+        rebalancing = dict(net.callbacks_).get("rebalancing")
+        if rebalancing is not None:
+            rebalancing.class_weights = effective_number_weights(
+                self.class_counts_, self.beta
+            )
+            rebalancing.initialize()
         self._train(train_data, valid_data, sampler_seed, partial=True)
 
     def _train(self, train_data, valid_data, sampler_seed, partial):

@@ -91,9 +91,7 @@ def save_model(estimator, path):
     """
     name = type(estimator).__name__
     if name not in _ESTIMATORS or type(estimator) is not _ESTIMATORS[name]:
-        raise ValueError(
-            f"save_model supports {sorted(_ESTIMATORS)}; got {name}."
-        )
+        raise ValueError(f"save_model supports {sorted(_ESTIMATORS)}; got {name}.")
     if not hasattr(estimator, "net_"):
         raise ValueError("The estimator is not fitted; call fit before save_model.")
     classes = estimator.classes_

@@ -21,7 +21,7 @@ from torch import nn
 
 from sklearn_lt import LongTailClassifier, effective_number_weights
 from sklearn_lt._training import NonFiniteLossError
-from sklearn_lt.losses import LOSSES, CrossEntropyLoss
+from sklearn_lt.losses import LOSSES, CrossEntropyLoss, LDAMLoss
 from sklearn_lt.modules import NormedLinear
 from sklearn_lt.samplers import ClassWeightedSampler, stratified_holdout
 from sklearn_lt.schedules import Rebalancing
@@ -1303,3 +1303,22 @@ def test_progress_bar(capsys):
     assert "%|" in capsys.readouterr().err
     restored = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(restored.predict(X), clf.predict(X))
+
+
+def test_warm_start_uses_the_class_counts_of_each_fit():
+    X, y = _data()
+    clf = LongTailClassifier(
+        loss="ldam", reweight_schedule="drw", warm_start=True, **FAST
+    ).fit(X, y)
+    keep = np.r_[np.flatnonzero(y != 2), np.flatnonzero(y == 2)[:3]]
+    clf.fit(X[keep], y[keep])
+    counts = np.bincount(y[keep])
+    np.testing.assert_array_equal(clf.class_counts_, counts)
+    expected = LDAMLoss(counts, max_margin=clf.max_margin).margins
+    torch.testing.assert_close(clf.net_.criterion_.margins, expected)
+    rebalancing = dict(clf.net_.callbacks_)["rebalancing"]
+    np.testing.assert_allclose(
+        rebalancing.class_weights_.numpy(),
+        effective_number_weights(counts, clf.beta),
+        rtol=1e-6,
+    )
