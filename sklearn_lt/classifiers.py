@@ -946,10 +946,13 @@ class LongTailClassifier(BaseLongTailClassifier):
 
 
 def _image_shape_for(n_features):
-    """Guess ``(C, H, W)`` for flattened images: square gray, square RGB, or 1 x d."""
+    """Guess ``(C, H, W)`` for flattened images: square gray, square RGB, or 1 x d.
+
+    Squares smaller than 4 x 4 are not taken for images.
+    """
     for channels in (1, 3):
         side = math.isqrt(n_features // channels)
-        if channels * side * side == n_features:
+        if side >= 4 and channels * side * side == n_features:
             return channels, side, side
     return 1, 1, n_features
 
@@ -1004,7 +1007,8 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         augments images of at least 8 x 8 pixels and leaves other inputs
         (such as tabular rows seen as 1 x d images) alone.
     crop_padding : int or "auto", default="auto"
-        Padding of the random crop; "auto" is ``round(H / 8)`` (4 for 32x32).
+        Padding of the random crop; "auto" is ``round(min(H, W) / 8)``, at
+        least 1 (4 for 32x32).
     horizontal_flip : bool, default=True
         Random left-right flips; turn off for digits and text.
     mixed_precision : bool, default=False
@@ -1177,7 +1181,9 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         self.channels_last = channels_last
 
     def _validate_features(self, X, *, reset):
-        if not hasattr(X, "ndim") or getattr(X, "ndim", 2) <= 2:
+        if not hasattr(X, "ndim") and not hasattr(X, "shape"):
+            X = np.asarray(X)  # nested lists of images
+        if X.ndim <= 2:
             flat = validate_data(self, X, reset=reset, dtype=np.float32)
             shape = self._declared_image_shape(flat.shape[1], reset=reset)
         else:
@@ -1188,6 +1194,14 @@ class LongTailImageClassifier(BaseLongTailClassifier):
                     f"(N, C, H, W); got {X.ndim} dimensions."
                 )
             shape = (1, *X.shape[1:]) if X.ndim == 3 else tuple(X.shape[1:])
+            declared = self.image_shape
+            if reset and declared is not None and tuple(declared) != shape:
+                raise ValueError(
+                    f"image_shape={self.image_shape!r} does not match the "
+                    f"images of X, of shape {shape}; X must be (N, C, H, W) "
+                    "(channels first) or (N, H, W). Leave image_shape=None "
+                    "for 3-D and 4-D X."
+                )
             flat = validate_data(
                 self, X.reshape(X.shape[0], -1), reset=reset, dtype=np.float32
             )
@@ -1206,11 +1220,16 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         if self.image_shape is None:
             shape = _image_shape_for(n_features)
         else:
-            shape = tuple(int(d) for d in self.image_shape)
-            if len(shape) != 3 or int(np.prod(shape)) != n_features:
+            shape = tuple(self.image_shape)
+            if (
+                len(shape) != 3
+                or not all(isinstance(d, numbers.Integral) and d > 0 for d in shape)
+                or int(np.prod(shape)) != n_features
+            ):
                 raise ValueError(
-                    f"image_shape={self.image_shape!r} must be (C, H, W) with "
-                    f"C * H * W equal to the {n_features} features of X."
+                    f"image_shape={self.image_shape!r} must be (C, H, W) positive "
+                    f"integers with C * H * W equal to the {n_features} features "
+                    "of X."
                 )
         self.image_shape_ = shape
         return shape
@@ -1230,7 +1249,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         elif not self.augment:
             return None
         padding = (
-            max(1, round(height / 8))
+            max(1, round(min(height, width) / 8))
             if self.crop_padding == "auto"
             else self.crop_padding
         )
