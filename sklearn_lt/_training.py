@@ -10,8 +10,10 @@ import warnings
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.hf import AccelerateMixin
 
 __all__ = [
+    "AcceleratedLongTailNet",
     "BalancedAccuracyScoring",
     "FiniteLossCheck",
     "LongTailNet",
@@ -93,6 +95,15 @@ class LongTailNet(NeuralNet):
             target, sample_weight = y_true
             return self.criterion_(y_pred, target, sample_weight=sample_weight)
         return self.criterion_(y_pred, y_true)
+
+
+class AcceleratedLongTailNet(AccelerateMixin, LongTailNet):
+    """:class:`LongTailNet` trained through a Hugging Face ``accelerate.Accelerator``.
+
+    skorch's :class:`~skorch.hf.AccelerateMixin` prepares the network, loss and
+    optimizer (DDP wrapping, mixed precision, gradient accumulation); the
+    classifiers shard the training batches over the processes.
+    """
 
 
 def _targets(batch):

@@ -29,13 +29,19 @@ from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
 from torch import nn
 
 from ._compat import (
+    HasMethods,
     Interval,
     StrOptions,
     _check_sample_weight,
     _fit_context,
     validate_data,
 )
-from ._training import BalancedAccuracyScoring, FiniteLossCheck, LongTailNet
+from ._training import (
+    AcceleratedLongTailNet,
+    BalancedAccuracyScoring,
+    FiniteLossCheck,
+    LongTailNet,
+)
 from .augmentation import RandomCropFlip
 from .losses import LOSSES, loss_parameters, make_loss
 from .modules import MLP, SmallCNN, Standardized, resnet32
@@ -93,6 +99,10 @@ def _accepts(callable_, name):
     )
 
 
+def _discard(*args, **kwargs):
+    """A print sink that prints nothing."""
+
+
 def _random_state(random_state):
     """A RandomState for this fit; ``None`` draws fresh entropy, not global state."""
     if random_state is None:
@@ -139,6 +149,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "posthoc_tau": [Interval(Real, None, None, closed="neither")],
         "tau_norm": [Interval(Real, 0, None, closed="left")],
         "device": [str, torch.device],
+        "accelerator": [HasMethods(["prepare", "backward"]), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "progress_bar": ["boolean"],
@@ -172,6 +183,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         posthoc_tau,
         tau_norm,
         device,
+        accelerator,
         random_state,
         verbose,
         progress_bar,
@@ -200,6 +212,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.posthoc_tau = posthoc_tau
         self.tau_norm = tau_norm
         self.device = device
+        self.accelerator = accelerator
         self.random_state = random_state
         self.verbose = verbose
         self.progress_bar = progress_bar
@@ -275,7 +288,11 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.classes_ = encoder.classes_
         n_classes = self.classes_.size
         self.class_counts_ = np.bincount(y_encoded, minlength=n_classes)
-        self.device_ = _resolve_device(self.device)
+        self.device_ = (
+            _resolve_device(self.device)
+            if self.accelerator is None
+            else torch.device(self.accelerator.device)
+        )
 
         seeds = _random_state(self.random_state).randint(0, 2**31 - 1, size=3)
         fork_devices = [self.device_] if self.device_.type == "cuda" else []
@@ -445,7 +462,22 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         sampler = ClassWeightedSampler(
             torch.zeros(0, dtype=torch.int64, device=self.device_)
         )
-        return LongTailNet(
+        net_class, placement = LongTailNet, {"device": self.device_}
+        if self.accelerator is not None:
+            net_class = AcceleratedLongTailNet
+            placement = {
+                "accelerator": self.accelerator,
+                "device": None,
+                "iterator_train__shard": (
+                    self.accelerator.process_index,
+                    self.accelerator.num_processes,
+                ),
+                # skorch's "auto" sink prints even when verbose=0.
+                "callbacks__print_log__sink": (
+                    self.accelerator.print if self.verbose else _discard
+                ),
+            }
+        return net_class(
             module=module,
             criterion=criterion,
             optimizer=_OPTIMIZERS[self.optimizer],
@@ -458,8 +490,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             train_split=None,
             callbacks=self._callbacks(sampler),
             predict_nonlinearity=None,
-            device=self.device_,
             verbose=int(self.verbose),
+            **placement,
             **self._optimizer_params(criterion),
         )
 
@@ -771,6 +803,14 @@ class LongTailClassifier(BaseLongTailClassifier):
         class weight vectors are divided by their norm to this power.
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    accelerator : accelerate.Accelerator or None, default=None
+        Train through Hugging Face Accelerate (skorch's ``AccelerateMixin``):
+        multi-GPU data parallelism when launched with ``accelerate launch``
+        (each process takes every ``num_processes``-th batch; set
+        ``random_state`` so that all processes draw the same batches), mixed
+        precision, gradient accumulation. The accelerator then places the data
+        and ``device`` is ignored. Such models cannot be pickled (skorch's
+        limitation); save them with :func:`~sklearn_lt.save_model`.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, shuffling and the validation split. The
         caller's global NumPy and torch random states are left untouched.
@@ -890,6 +930,7 @@ class LongTailClassifier(BaseLongTailClassifier):
         posthoc_tau=0.0,
         tau_norm=0.0,
         device="auto",
+        accelerator=None,
         random_state=None,
         verbose=0,
         progress_bar=False,
@@ -919,6 +960,7 @@ class LongTailClassifier(BaseLongTailClassifier):
             posthoc_tau=posthoc_tau,
             tau_norm=tau_norm,
             device=device,
+            accelerator=accelerator,
             random_state=random_state,
             verbose=verbose,
             progress_bar=progress_bar,
@@ -1041,6 +1083,8 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         Prediction-time tau-normalization of the last layer.
     device : str, default="auto"
         Training device.
+    accelerator : accelerate.Accelerator or None, default=None
+        Train through Hugging Face Accelerate; see :class:`LongTailClassifier`.
     random_state : int, RandomState instance or None, default=None
         Seed for initialization, shuffling, augmentation and splits.
     verbose : int, default=0
@@ -1138,6 +1182,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         posthoc_tau=0.0,
         tau_norm=0.0,
         device="auto",
+        accelerator=None,
         random_state=None,
         verbose=0,
         progress_bar=False,
@@ -1167,6 +1212,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
             posthoc_tau=posthoc_tau,
             tau_norm=tau_norm,
             device=device,
+            accelerator=accelerator,
             random_state=random_state,
             verbose=verbose,
             progress_bar=progress_bar,

@@ -43,6 +43,7 @@ def _json_params(estimator):
         # A RandomState instance only matters for training; keep the file plain.
         params["random_state"] = None
     params["device"] = str(params["device"])
+    params["accelerator"] = None  # a training-time object, not model state
     for key in ("hidden_layer_sizes", "image_shape"):
         if params.get(key) is not None:
             params[key] = [int(v) for v in params[key]]

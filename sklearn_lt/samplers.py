@@ -160,6 +160,10 @@ class TensorBatchIterator:
     sampler : ClassWeightedSampler, default=None
         Decides the visiting order; ``None`` visits the rows in order with
         contiguous slices (validation and prediction).
+    shard : tuple of int (index, count), default=(0, 1)
+        For data-parallel training over ``count`` processes: this process takes
+        every ``count``-th batch, starting at ``index``. The processes' samplers
+        share a seed, so together they visit each batch of an epoch once.
 
     Notes
     -----
@@ -176,7 +180,7 @@ class TensorBatchIterator:
     [2, 2, 1]
     """
 
-    def __init__(self, dataset, batch_size, sampler=None):
+    def __init__(self, dataset, batch_size, sampler=None, shard=(0, 1)):
         if not isinstance(dataset, DeviceDataset):
             raise TypeError(
                 f"TensorBatchIterator needs a DeviceDataset; got {type(dataset)}."
@@ -184,6 +188,12 @@ class TensorBatchIterator:
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.sampler = sampler
+        index, count = shard
+        if not 0 <= index < count:
+            raise ValueError(
+                f"shard must be (index, count) with 0 <= index < count; got {shard}."
+            )
+        self.shard = (int(index), int(count))
 
     def _bounds(self):
         n_samples = len(self.dataset)
@@ -191,10 +201,11 @@ class TensorBatchIterator:
         if self.sampler is not None and len(starts) > 1 and n_samples - starts[-1] == 1:
             starts.pop()
         ends = [*starts[1:], n_samples]
-        return zip(starts, ends, strict=True)
+        index, count = self.shard
+        return list(zip(starts, ends, strict=True))[index::count]
 
     def __len__(self):
-        return len(list(self._bounds()))
+        return len(self._bounds())
 
     def __iter__(self):
         if self.sampler is None:

@@ -1322,3 +1322,27 @@ def test_warm_start_uses_the_class_counts_of_each_fit():
         effective_number_weights(counts, clf.beta),
         rtol=1e-6,
     )
+
+
+def test_accelerator_trains_through_accelerate(tmp_path):
+    accelerate = pytest.importorskip("accelerate")
+    from sklearn_lt import load_model, save_model
+    from sklearn_lt._training import AcceleratedLongTailNet
+
+    X, y = _data()
+    clf = LongTailClassifier(
+        accelerator=accelerate.Accelerator(cpu=True),
+        loss="ldam",
+        reweight_schedule="drw",
+        **FAST,
+    ).fit(X, y)
+    assert isinstance(clf.net_, AcceleratedLongTailNet)
+    assert clf.device_.type == "cpu"
+    proba = clf.predict_proba(X)
+    assert np.all(np.isfinite(proba))
+    # Accelerated nets do not pickle; the safe format stores them.
+    save_model(clf, tmp_path / "model.pt")
+    np.testing.assert_array_equal(
+        load_model(tmp_path / "model.pt").predict_proba(X), proba
+    )
+    assert clone(clf).accelerator is not None

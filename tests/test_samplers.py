@@ -62,7 +62,7 @@ def test_device_dataset_subset():
     sub = data.subset(torch.tensor([0, 2, 5]))
     assert isinstance(sub, DeviceDataset) and len(sub) == 3
     assert sub.X is data.X  # a view: the features are not copied
-    batch_X, (batch_y, _) = sub.batch(slice(0, 3))
+    batch_X, _ = sub.batch(slice(0, 3))
     torch.testing.assert_close(batch_X, data.X[[0, 2, 5]])
     torch.testing.assert_close(sub.y, data.y[[0, 2, 5]])
     nested = sub.subset(torch.tensor([2, 0]))
@@ -289,3 +289,17 @@ def test_property_stratified_holdout(counts, fraction, seed):
             assert 1 <= valid_counts[label] <= n - 1
             assert train_counts[label] >= 1
             assert valid_counts[label] == min(max(round(fraction * n), 1), n - 1)
+
+
+def test_sharded_iterators_split_an_epoch_between_processes():
+    data = DeviceDataset(torch.arange(20.0).unsqueeze(1), torch.arange(20) % 2)
+    seen = []
+    for index in range(3):
+        sampler = ClassWeightedSampler(data.y, seed=7)  # same seed on every rank
+        iterator = TensorBatchIterator(data, 4, sampler=sampler, shard=(index, 3))
+        batches = [X[:, 0].long().tolist() for X, _ in iterator]
+        assert len(batches) == len(iterator) == len(range(index, 5, 3))
+        seen += [row for batch in batches for row in batch]
+    assert sorted(seen) == list(range(20))
+    with pytest.raises(ValueError, match="shard"):
+        TensorBatchIterator(data, 4, shard=(3, 3))
