@@ -5,11 +5,10 @@ these objects in ``fit``.
 """
 
 import math
-import warnings
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 from skorch.hf import AccelerateMixin
 
 __all__ = [
@@ -18,6 +17,7 @@ __all__ = [
     "FiniteLossCheck",
     "LongTailNet",
     "NonFiniteLossError",
+    "SafeEarlyStopping",
     "TrainingInterruptedWarning",
 ]
 
@@ -39,12 +39,14 @@ class LongTailNet(NeuralNet):
 
     An interrupted fit (``KeyboardInterrupt``) restores the network's weights at
     the end of the last completed epoch, drops the unfinished epoch from the
-    history and emits a :class:`TrainingInterruptedWarning`, so the estimator
-    stays usable. (skorch alone keeps the weights of the last mini-batch.)
+    history and sets ``interrupted_after_epoch_`` (``None`` when training was
+    not interrupted), so the estimator stays usable and can say so. (skorch
+    alone keeps the weights of the last mini-batch.)
     """
 
     def on_train_begin(self, net, **kwargs):
         super().on_train_begin(net, **kwargs)
+        self.interrupted_after_epoch_ = None
         self._remember_completed_epoch()
 
     def on_epoch_end(self, net, **kwargs):
@@ -74,15 +76,7 @@ class LongTailNet(NeuralNet):
     def _restore_completed_epoch(self):
         self.module_.load_state_dict(self._completed_state)
         del self.history[self._completed_epochs :]
-        completed = self.history[-1]["epoch"] if self.history else 0
-        warnings.warn(
-            f"Training was interrupted; the model keeps the weights of the last "
-            f"completed epoch ({completed}"
-            + (", i.e. its initial weights" if not completed else "")
-            + "). Fit again, with warm_start=True to continue.",
-            TrainingInterruptedWarning,
-            stacklevel=4,
-        )
+        self.interrupted_after_epoch_ = self.history[-1]["epoch"] if self.history else 0
 
     def _set_training(self, training=True):
         # skorch sets the mode before every batch; walking every submodule each
@@ -154,17 +148,38 @@ class BalancedAccuracyScoring(Callback):
 
 
 class FiniteLossCheck(Callback):
-    """Stop training with a clear error as soon as an epoch's loss is not finite."""
+    """Stop training with a clear error as soon as an epoch goes non-finite.
+
+    Checks the epoch's losses and, since the last update of an epoch comes
+    after its last loss, the network's parameters.
+    """
 
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]
         for key in ("train_loss", "valid_loss"):
             value = row.get(key)
             if value is not None and not math.isfinite(value):
-                raise NonFiniteLossError(
-                    f"The {key.replace('_', ' ')} became {value} in epoch "
-                    f"{row['epoch']}; the model is not usable. Lower the learning "
-                    f"rate (lr={net.lr}), standardize the features, or, for "
-                    "margin losses with a large scale, use the cosine head "
-                    "(NormedLinear) and a smaller scale."
-                )
+                self._fail(net, f"The {key.replace('_', ' ')} became {value}")
+        module = getattr(net, "module_", None)
+        if module is not None:
+            finite = [p.isfinite().all() for p in module.parameters()]
+            if finite and not bool(torch.stack(finite).all()):
+                self._fail(net, "The network's weights became non-finite")
+
+    @staticmethod
+    def _fail(net, what):
+        raise NonFiniteLossError(
+            f"{what} in epoch {net.history[-1]['epoch']}; the model is not "
+            f"usable. Lower the learning rate (lr={net.lr}), standardize the "
+            "features, or, for margin losses with a large scale, use the cosine "
+            "head (NormedLinear) and a smaller scale."
+        )
+
+
+class SafeEarlyStopping(EarlyStopping):
+    """skorch's early stopping, tolerating a fit interrupted in its first epoch."""
+
+    def on_train_end(self, net, **kwargs):
+        if len(net.history) == 0:
+            return
+        super().on_train_end(net, **kwargs)

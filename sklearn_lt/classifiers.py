@@ -11,6 +11,7 @@ import copy
 import inspect
 import math
 import numbers
+import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
@@ -25,7 +26,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     column_or_1d,
 )
-from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
+from skorch.callbacks import LRScheduler, ProgressBar
 from torch import nn
 
 from ._compat import (
@@ -41,6 +42,9 @@ from ._training import (
     BalancedAccuracyScoring,
     FiniteLossCheck,
     LongTailNet,
+    NonFiniteLossError,
+    SafeEarlyStopping,
+    TrainingInterruptedWarning,
 )
 from .augmentation import RandomCropFlip
 from .losses import LOSSES, loss_parameters, make_loss
@@ -97,6 +101,19 @@ def _accepts(callable_, name):
     return name in parameters or any(
         p.kind is p.VAR_KEYWORD for p in parameters.values()
     )
+
+
+def _as_tensor(array, device):
+    """``torch.as_tensor`` without its warning for read-only arrays.
+
+    Read-only inputs are common (joblib memmaps in parallel searches); the
+    tensors made from them are only read.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="The given NumPy array is not writable"
+        )
+        return torch.as_tensor(array, device=device)
 
 
 def _discard(*args, **kwargs):
@@ -285,6 +302,27 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float32, ensure_non_negative=True
             )
+        # A fit that fails with a non-finite loss must not leave a NaN model:
+        # a warm fit returns to the model it started from, a cold one to unfitted.
+        fitted_before = copy.deepcopy(self._fitted_attributes()) if warm else {}
+        try:
+            self._fit_encoded(X, encoder, y_encoded, sample_weight, warm)
+        except NonFiniteLossError:
+            for name in self._fitted_attributes():
+                delattr(self, name)
+            for name, value in fitted_before.items():
+                setattr(self, name, value)
+            raise
+        return self
+
+    def _fitted_attributes(self):
+        return {
+            name: value
+            for name, value in vars(self).items()
+            if name.endswith("_") and not name.startswith("__")
+        }
+
+    def _fit_encoded(self, X, encoder, y_encoded, sample_weight, warm):
         self.classes_ = encoder.classes_
         n_classes = self.classes_.size
         self.class_counts_ = np.bincount(y_encoded, minlength=n_classes)
@@ -306,10 +344,9 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             else:
                 self._start_training(X, train_data, valid_data, int(seeds[2]))
         self.history_ = self.net_.history
-        return self
 
     def _device_datasets(self, X, y_encoded, sample_weight, random_state):
-        features = torch.as_tensor(X, device=self.device_)
+        features = _as_tensor(X, self.device_)
         targets = torch.as_tensor(y_encoded, dtype=torch.int64, device=self.device_)
         weights = (
             None
@@ -404,7 +441,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 ("balanced_accuracy", BalancedAccuracyScoring(self.classes_.size)),
                 (
                     "early_stopping",
-                    EarlyStopping(
+                    SafeEarlyStopping(
                         monitor="valid_balanced_accuracy",
                         lower_is_better=False,
                         patience=self.n_iter_no_change,
@@ -545,7 +582,17 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             # Do not keep (and pickle) the validation set or the training
             # targets with the model.
             net.train_split = None
-            sampler.targets = sampler.targets[:0]
+            sampler.targets = sampler.targets.new_empty(0)
+        if net.interrupted_after_epoch_ is not None:
+            completed = net.interrupted_after_epoch_
+            warnings.warn(
+                "Training was interrupted; the model keeps the weights of the last "
+                f"completed epoch ({completed}"
+                + (", i.e. its initial weights" if not completed else "")
+                + "). Fit again, with warm_start=True to continue training.",
+                TrainingInterruptedWarning,
+                stacklevel=6,  # the caller of fit
+            )
 
     # --------------------------------------------------------------- predict
     def _prepare_inference(self, X):
@@ -582,8 +629,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         try:
             with torch.inference_mode():
                 for start in range(0, X.shape[0], _PREDICT_BATCH_SIZE):
-                    batch = torch.as_tensor(
-                        X[start : start + _PREDICT_BATCH_SIZE], device=device
+                    batch = _as_tensor(
+                        X[start : start + _PREDICT_BATCH_SIZE], device
                     ).to(dtype)
                     outputs.append(module(batch).to(torch.float64).cpu())
         finally:

@@ -15,6 +15,7 @@ way; an estimator with a custom ``module`` or loss class needs pickle.
 """
 
 import json
+import pickle
 
 import numpy as np
 import torch
@@ -53,6 +54,16 @@ def _json_params(estimator):
         raise ValueError(
             f"Cannot store the estimator's parameters as JSON: {exc}"
         ) from exc
+
+
+def _to_cpu(value):
+    if torch.is_tensor(value):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_to_cpu(item) for item in value)
+    return value
 
 
 def save_model(estimator, path):
@@ -118,6 +129,7 @@ def save_model(estimator, path):
         "history": json.dumps(list(net.history)),
         "module_state": {k: v.cpu() for k, v in net.module_.state_dict().items()},
         "criterion_state": {k: v.cpu() for k, v in net.criterion_.state_dict().items()},
+        "optimizer_state": _to_cpu(net.optimizer_.state_dict()),
     }
     torch.save(payload, path)
 
@@ -158,7 +170,14 @@ def load_model(path, *, device="cpu"):
     --------
     See :func:`save_model`.
     """
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError) as exc:
+        raise ValueError(
+            f"{path!s} is not a model file written by save_model, or it is damaged "
+            "(it was read with weights_only=True, which refuses anything but "
+            f"tensors and plain data): {type(exc).__name__}."
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise ValueError(f"{path!s} is not a model file written by save_model.")
     if payload.get("format_version") != _FORMAT_VERSION:
@@ -166,9 +185,18 @@ def load_model(path, *, device="cpu"):
             f"{path!s} has format version {payload.get('format_version')}; this "
             f"version of sklearn_lt reads version {_FORMAT_VERSION}."
         )
-    estimator_class = _ESTIMATORS.get(payload.get("estimator"))
+    try:
+        return _rebuild(payload, device)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(
+            f"{path!s} is a damaged model file: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _rebuild(payload, device):
+    estimator_class = _ESTIMATORS.get(payload["estimator"])
     if estimator_class is None:
-        raise ValueError(f"Unknown estimator {payload.get('estimator')!r} in {path!s}.")
+        raise ValueError(f"unknown estimator {payload['estimator']!r}")
     params = json.loads(payload["params"])
     for key in ("hidden_layer_sizes", "image_shape"):
         if params.get(key) is not None:
@@ -191,6 +219,9 @@ def load_model(path, *, device="cpu"):
     net.initialize()
     net.module_.load_state_dict(payload["module_state"])
     net.criterion_.load_state_dict(payload["criterion_state"])
+    # The optimizer state (momentum, initial learning rates) lets warm_start
+    # continue where training stopped.
+    net.optimizer_.load_state_dict(payload["optimizer_state"])
     net.history = History(json.loads(payload["history"]))
     estimator.net_ = net
     estimator.history_ = net.history

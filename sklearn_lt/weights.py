@@ -60,8 +60,15 @@ def check_class_counts(class_counts, *, name="class_counts"):
     return counts
 
 
-def _normalize_to_n_classes(raw_weights):
-    return raw_weights * (raw_weights.size / raw_weights.sum())
+def _weights_from_logs(log_weights, present):
+    """Weights summing to the number of classes from their logs (absent: 0).
+
+    Working with logs keeps tiny fractional counts from overflowing to inf.
+    """
+    weights = np.zeros(present.shape)
+    shifted = log_weights - log_weights.max()
+    weights[present] = np.exp(shifted)
+    return weights * (weights.size / weights.sum())
 
 
 def effective_number_weights(class_counts, beta=0.9999):
@@ -99,8 +106,9 @@ def effective_number_weights(class_counts, beta=0.9999):
 
     Notes
     -----
-    :math:`1 - \beta^{n}` is computed as ``-expm1(n * log(beta))`` so that
-    ``beta`` close to one keeps full precision.
+    The weights are computed in log space, with :math:`1 - \beta^{n}` as
+    ``-expm1(n * log(beta))``, so that ``beta`` close to one and tiny
+    fractional counts keep full precision.
 
     References
     ----------
@@ -123,13 +131,19 @@ def effective_number_weights(class_counts, beta=0.9999):
     ):
         raise ValueError(f"beta must be a float in [0, 1); got {beta!r}.")
     present = counts > 0
-    raw = np.zeros_like(counts)
+    n = counts[present]
     if beta == 0.0:
-        raw[present] = 1.0
-    else:
-        one_minus_beta_n = -np.expm1(counts[present] * np.log(beta))
-        raw[present] = (1.0 - beta) / one_minus_beta_n
-    return _normalize_to_n_classes(raw)
+        return _weights_from_logs(np.zeros(n.size), present)
+    log_beta = np.log(beta)
+    exponent = n * log_beta  # <= 0
+    with np.errstate(divide="ignore"):
+        # log(1 - beta**n); for tiny n * log(beta), 1 - beta**n ~ n * -log(beta).
+        log_one_minus_beta_n = np.where(
+            exponent < -1e-8,
+            np.log(-np.expm1(np.minimum(exponent, -1e-8))),
+            np.log(n) + np.log(-log_beta),
+        )
+    return _weights_from_logs(np.log1p(-beta) - log_one_minus_beta_n, present)
 
 
 def inverse_frequency_weights(class_counts):
@@ -157,7 +171,5 @@ def inverse_frequency_weights(class_counts):
     array([0.75, 2.25, 0.  ])
     """
     counts = check_class_counts(class_counts)
-    raw = np.zeros_like(counts)
     present = counts > 0
-    raw[present] = 1.0 / counts[present]
-    return _normalize_to_n_classes(raw)
+    return _weights_from_logs(-np.log(counts[present]), present)
