@@ -26,7 +26,7 @@ from sklearn.model_selection import GridSearchCV
 from skorch.callbacks import Callback
 from torch import nn
 
-import sklearn_lt.classifiers as classifiers_module
+import sklearn_lt.classifiers._base as classifiers_module
 from sklearn_lt import LongTailClassifier, LongTailImageClassifier
 from sklearn_lt._training import NonFiniteLossError, TrainingInterruptedWarning
 from sklearn_lt.losses import LOSSES, loss_parameters, make_loss

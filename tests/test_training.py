@@ -195,7 +195,7 @@ def test_balanced_accuracy_records_nothing_without_validation_batches():
 
 def test_balanced_accuracy_in_a_fitted_net_matches_sklearn():
     """End to end: a net with lr=0 keeps its weights, so we can recompute."""
-    from sklearn_lt.classifiers import _Predefined
+    from sklearn_lt.classifiers._base import _Predefined
 
     torch.manual_seed(0)
     X = torch.randn(40, 3)

@@ -1,0 +1,341 @@
+"""LongTailImageClassifier: the estimator for images (ResNet-32 or a small CNN)."""
+
+import math
+import numbers
+from numbers import Integral
+
+import numpy as np
+
+from .._compat import Interval, StrOptions, validate_data
+from ..augmentation import RandomCropFlip
+from ..modules import SmallCNN, resnet32
+from ._base import BaseLongTailClassifier
+
+__all__ = ["LongTailImageClassifier"]
+
+
+def _image_shape_for(n_features):
+    """Guess ``(C, H, W)`` for flattened images: square gray, square RGB, or 1 x d.
+
+    Squares smaller than 4 x 4 are not taken for images.
+    """
+    for channels in (1, 3):
+        side = math.isqrt(n_features // channels)
+        if side >= 4 and channels * side * side == n_features:
+            return channels, side, side
+    return 1, 1, n_features
+
+
+class LongTailImageClassifier(BaseLongTailClassifier):
+    r"""Convolutional classifier for long-tailed image data.
+
+    The same estimator as :class:`LongTailClassifier` (``loss=``,
+    ``reweight_schedule=``, ``beta``, ``max_margin``, ``tau``, ``device``, ...)
+    with an image network: the CIFAR ResNet-32 of the long-tail papers or a
+    small fast CNN. Training batches are augmented on the training device with
+    pad-and-random-crop and horizontal flips, as in the papers.
+
+    Parameters
+    ----------
+    loss : str or type, default="logit_adjusted"
+        Training objective; see :class:`LongTailClassifier`.
+    reweight_schedule : {"reweight", "resample", "drw", "drs"} or None, \
+            default=None
+        Class re-balancing over training; see :class:`LongTailClassifier`.
+    deferral_start : float, default=0.8
+        Fraction of ``max_epochs`` before deferred schedules switch on.
+    beta : float, default=0.9999
+        Effective-number hyperparameter of the class-balanced weights.
+    max_margin : float, default=0.5
+        Largest LDAM margin.
+    scale : float, default=30.0
+        LDAM logit scale.
+    tau : float, default=1.0
+        Logit-adjustment temperature (``"logit_adjusted"``, ``"vs"``).
+    gamma : float or None, default=None
+        Focal / VS exponent; ``None`` keeps the loss's default.
+    architecture : {"resnet32", "cnn"}, default="resnet32"
+        ``"resnet32"``: 3 stages of 5 basic blocks with 16/32/64 channels and
+        option-A shortcuts (He et al.; the papers' CIFAR network). ``"cnn"``: a
+        small, fast CNN for small images (:class:`~sklearn_lt.modules.SmallCNN`).
+        LDAM gets a cosine head in both.
+    image_shape : tuple of int (C, H, W) or None, default=None
+        Shape of one image when ``X`` is 2-D (flattened images, as
+        ``load_digits`` or OpenML return them). ``None`` guesses: square
+        grayscale, square RGB (channel-first), else a 1 x n_features image.
+        3-D ``(N, H, W)`` and 4-D ``(N, C, H, W)`` arrays carry their own shape.
+    module : type or callable, default=None
+        A ``torch.nn.Module`` class replacing the architecture; called with
+        ``module_params`` plus ``n_classes``, ``in_channels``, ``cosine_head``
+        and ``n_features`` for those its signature accepts. Its input is
+        ``(N, C, H, W)``.
+    module_params : dict, default=None
+        Keyword arguments of ``module``.
+    augment : bool or "auto", default="auto"
+        Augment training batches with random crops (and flips). "auto"
+        augments images of at least 8 x 8 pixels and leaves other inputs
+        (such as tabular rows seen as 1 x d images) alone.
+    crop_padding : int or "auto", default="auto"
+        Padding of the random crop; "auto" is ``round(min(H, W) / 8)``, at
+        least 1 (4 for 32x32).
+    horizontal_flip : bool, default=True
+        Random left-right flips; turn off for digits and text.
+    mixed_precision : bool, default=False
+        bfloat16 autocast for the training forward pass on CUDA.
+    channels_last : bool, default=True
+        Channels-last memory layout on CUDA (faster convolutions).
+    max_epochs : int, default=30
+        Training epochs (the papers train 200).
+    batch_size : int, default=128
+        Mini-batch size.
+    optimizer : {"sgd", "adam", "adamw"}, default="sgd"
+        Optimizer.
+    lr : float, default=0.1
+        Base learning rate (the papers' value).
+    momentum : float, default=0.9
+        SGD momentum.
+    weight_decay : float, default=2e-4
+        L2 penalty.
+    lr_schedule : {"step", "cosine", "constant"}, default="step"
+        Shape after warm-up; see :class:`LongTailClassifier`.
+    warmup_epochs : int, default=5
+        Epochs of linear learning-rate warm-up.
+    validation_fraction : float or None, default=None
+        Held-out fraction for early stopping on balanced accuracy.
+    n_iter_no_change : int, default=10
+        Early-stopping patience.
+    posthoc_tau : float, default=0.0
+        Prediction-time logit adjustment.
+    tau_norm : float, default=0.0
+        Prediction-time tau-normalization of the last layer.
+    device : str, default="auto"
+        Training device.
+    accelerator : accelerate.Accelerator or None, default=None
+        Train through Hugging Face Accelerate; see :class:`LongTailClassifier`.
+    random_state : int, RandomState instance or None, default=None
+        Seed for initialization, shuffling, augmentation and splits.
+    verbose : int, default=0
+        1 prints skorch's epoch table.
+    progress_bar : bool, default=False
+        Per-batch progress bar.
+    warm_start : bool, default=False
+        Continue training on the next ``fit``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    class_counts_ : ndarray of shape (n_classes,)
+        Examples of each class in the ``y`` of the last fit.
+    image_shape_ : tuple of int
+        ``(C, H, W)`` of the training images.
+    n_features_in_ : int
+        ``C * H * W``.
+    net_ : skorch.NeuralNet
+        The trained skorch net.
+    history_ : skorch.History
+        One row per epoch.
+    device_ : torch.device
+        Device used for training.
+
+    See Also
+    --------
+    LongTailClassifier : The tabular version.
+
+    Notes
+    -----
+    Inputs are standardized per channel with statistics computed in ``fit``.
+    On CUDA, ``mixed_precision=True`` and ``channels_last=True`` are the fast
+    settings; all batches are slices of tensors already on the device.
+
+    Examples
+    --------
+    >>> from sklearn_lt import LongTailImageClassifier
+    >>> from sklearn_lt.datasets import load_digits_lt
+    >>> data = load_digits_lt(imbalance_ratio=10, random_state=0)
+    >>> clf = LongTailImageClassifier(architecture="cnn", image_shape=(1, 8, 8),
+    ...                               horizontal_flip=False, max_epochs=2,
+    ...                               random_state=0)
+    >>> clf.fit(data.X_train, data.y_train).image_shape_
+    (1, 8, 8)
+    >>> clf.predict(data.X_test[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseLongTailClassifier._parameter_constraints,
+        "architecture": [StrOptions({"resnet32", "cnn"})],
+        "image_shape": [tuple, list, None],
+        "augment": ["boolean", StrOptions({"auto"})],
+        "crop_padding": [
+            Interval(Integral, 0, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
+        "horizontal_flip": ["boolean"],
+        "mixed_precision": ["boolean"],
+        "channels_last": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        *,
+        loss="logit_adjusted",
+        reweight_schedule=None,
+        deferral_start=0.8,
+        beta=0.9999,
+        max_margin=0.5,
+        scale=30.0,
+        tau=1.0,
+        gamma=None,
+        architecture="resnet32",
+        image_shape=None,
+        module=None,
+        module_params=None,
+        augment="auto",
+        crop_padding="auto",
+        horizontal_flip=True,
+        mixed_precision=False,
+        channels_last=True,
+        max_epochs=30,
+        batch_size=128,
+        optimizer="sgd",
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=2e-4,
+        lr_schedule="step",
+        warmup_epochs=5,
+        validation_fraction=None,
+        n_iter_no_change=10,
+        posthoc_tau=0.0,
+        tau_norm=0.0,
+        device="auto",
+        accelerator=None,
+        random_state=None,
+        verbose=0,
+        progress_bar=False,
+        warm_start=False,
+    ):
+        super().__init__(
+            loss=loss,
+            reweight_schedule=reweight_schedule,
+            deferral_start=deferral_start,
+            beta=beta,
+            max_margin=max_margin,
+            scale=scale,
+            tau=tau,
+            gamma=gamma,
+            module=module,
+            module_params=module_params,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            lr_schedule=lr_schedule,
+            warmup_epochs=warmup_epochs,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            posthoc_tau=posthoc_tau,
+            tau_norm=tau_norm,
+            device=device,
+            accelerator=accelerator,
+            random_state=random_state,
+            verbose=verbose,
+            progress_bar=progress_bar,
+            warm_start=warm_start,
+        )
+        self.architecture = architecture
+        self.image_shape = image_shape
+        self.augment = augment
+        self.crop_padding = crop_padding
+        self.horizontal_flip = horizontal_flip
+        self.mixed_precision = mixed_precision
+        self.channels_last = channels_last
+
+    def _validate_features(self, X, *, reset):
+        if not hasattr(X, "ndim") and not hasattr(X, "shape"):
+            X = np.asarray(X)  # nested lists of images
+        if X.ndim <= 2:
+            flat = validate_data(self, X, reset=reset, dtype=np.float32)
+            shape = self._declared_image_shape(flat.shape[1], reset=reset)
+        else:
+            X = np.asarray(X)
+            if X.ndim not in (3, 4):
+                raise ValueError(
+                    "X must be 2-D (flattened images), 3-D (N, H, W) or 4-D "
+                    f"(N, C, H, W); got {X.ndim} dimensions."
+                )
+            shape = (1, *X.shape[1:]) if X.ndim == 3 else tuple(X.shape[1:])
+            declared = self.image_shape
+            if reset and declared is not None and tuple(declared) != shape:
+                raise ValueError(
+                    f"image_shape={self.image_shape!r} does not match the "
+                    f"images of X, of shape {shape}; X must be (N, C, H, W) "
+                    "(channels first) or (N, H, W). Leave image_shape=None "
+                    "for 3-D and 4-D X."
+                )
+            flat = validate_data(
+                self, X.reshape(X.shape[0], -1), reset=reset, dtype=np.float32
+            )
+            if reset:
+                self.image_shape_ = shape
+            elif shape != self.image_shape_:
+                raise ValueError(
+                    f"X has images of shape {shape}, but {type(self).__name__} was "
+                    f"fitted on images of shape {self.image_shape_}."
+                )
+        return flat.reshape(flat.shape[0], *shape)
+
+    def _declared_image_shape(self, n_features, *, reset):
+        if not reset:
+            return self.image_shape_
+        if self.image_shape is None:
+            shape = _image_shape_for(n_features)
+        else:
+            shape = tuple(self.image_shape)
+            if (
+                len(shape) != 3
+                or not all(isinstance(d, numbers.Integral) and d > 0 for d in shape)
+                or int(np.prod(shape)) != n_features
+            ):
+                raise ValueError(
+                    f"image_shape={self.image_shape!r} must be (C, H, W) positive "
+                    f"integers with C * H * W equal to the {n_features} features "
+                    "of X."
+                )
+        self.image_shape_ = shape
+        return shape
+
+    def _input_statistics(self, X):
+        mean = X.mean(axis=(0, 2, 3), dtype=np.float64)
+        scale = X.std(axis=(0, 2, 3), dtype=np.float64)
+        scale[~(scale > 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
+        as_channels = lambda v: v.astype(np.float32).reshape(1, -1, 1, 1)  # noqa: E731
+        return as_channels(mean), as_channels(scale)
+
+    def _training_augmentation(self):
+        _, height, width = self.image_shape_
+        if self.augment == "auto":
+            if min(height, width) < 8:
+                return None
+        elif not self.augment:
+            return None
+        padding = (
+            max(1, round(min(height, width) / 8))
+            if self.crop_padding == "auto"
+            else self.crop_padding
+        )
+        return RandomCropFlip(padding, self.horizontal_flip)
+
+    def _network_options(self):
+        return {
+            "mixed_precision": self.mixed_precision,
+            "channels_last": self.channels_last,
+        }
+
+    def _build_network(self, n_features, n_classes, cosine_head):
+        in_channels = self.image_shape_[0]
+        if self.architecture == "resnet32":
+            return resnet32(n_classes, in_channels, cosine_head)
+        return SmallCNN(n_classes, in_channels, cosine_head=cosine_head)

@@ -1,0 +1,277 @@
+"""LongTailClassifier: the estimator for tabular data (an MLP by default)."""
+
+import numbers
+
+from ..modules import MLP
+from ._base import BaseLongTailClassifier
+
+__all__ = ["LongTailClassifier"]
+
+
+class LongTailClassifier(BaseLongTailClassifier):
+    r"""Neural-network classifier for long-tailed tabular data.
+
+    A multi-layer perceptron (or any ``torch.nn.Module``) trained with skorch on
+    the losses and re-balancing schedules of the long-tail literature. Class
+    counts are taken from the ``y`` of each ``fit``, so every cross-validation
+    fold and every resampled pipeline gets its own margins, priors and weights.
+
+    Parameters
+    ----------
+    loss : str or type, default="logit_adjusted"
+        Training objective: ``"ce"``, ``"focal"``, ``"ldam"``,
+        ``"logit_adjusted"``, ``"balanced_softmax"``, ``"vs"``, ``"sigmoid"``,
+        ``"sigmoid_focal"`` (see :mod:`sklearn_lt.losses`), or a loss class; a
+        class whose constructor takes ``class_counts`` receives them. LDAM gets a
+        cosine (:class:`~sklearn_lt.modules.NormedLinear`) head automatically.
+    reweight_schedule : {"reweight", "resample", "drw", "drs"} or None, default=None
+        Class re-balancing over training: class-balanced weights or
+        class-balanced sampling from the first epoch (``"reweight"``,
+        ``"resample"``), or from ``deferral_start`` on (deferred re-weighting
+        ``"drw"``, deferred re-sampling ``"drs"``). ``None`` trains on the data
+        as given.
+    deferral_start : float, default=0.8
+        Fraction of ``max_epochs`` before the deferred schedules switch on
+        (0.8 is epoch 160 of 200, as in Cao et al.).
+    beta : float, default=0.9999
+        Effective-number hyperparameter of the class-balanced weights used by
+        every schedule (:func:`~sklearn_lt.weights.effective_number_weights`).
+    max_margin : float, default=0.5
+        Largest LDAM margin (read by ``"ldam"``).
+    scale : float, default=30.0
+        LDAM logit scale (read by ``"ldam"``).
+    tau : float, default=1.0
+        Logit-adjustment temperature (read by ``"logit_adjusted"`` and ``"vs"``).
+    gamma : float or None, default=None
+        Focusing parameter of ``"focal"`` and ``"sigmoid_focal"`` (their default
+        is 1.0) and scaling exponent of ``"vs"`` (default 0.3); ``None`` keeps the
+        loss's default.
+    hidden_layer_sizes : tuple of int, default=(256, 256)
+        Hidden widths of the default MLP.
+    module : type or callable, default=None
+        A ``torch.nn.Module`` class (or factory) replacing the MLP. It is called
+        with ``module_params`` plus ``n_features``, ``n_classes`` and
+        ``cosine_head`` for those its signature accepts. A last layer named
+        ``head`` lets the sigmoid losses set its bias and ``tau_norm`` rescale it.
+    module_params : dict, default=None
+        Keyword arguments of ``module``.
+    max_epochs : int, default=30
+        Training epochs.
+    batch_size : int, default=128
+        Mini-batch size.
+    optimizer : {"sgd", "adam", "adamw"}, default="sgd"
+        SGD with momentum as in the papers, or Adam/AdamW.
+    lr : float, default=0.05
+        Base learning rate.
+    momentum : float, default=0.9
+        SGD momentum.
+    weight_decay : float, default=2e-4
+        L2 penalty (the papers' value).
+    lr_schedule : {"step", "cosine", "constant"}, default="step"
+        After ``warmup_epochs`` of linear warm-up: step decay (x0.01 at 80% and
+        x0.0001 at 90% of training, the papers' schedule), cosine decay, or a
+        constant rate.
+    warmup_epochs : int, default=5
+        Epochs of linear learning-rate warm-up ("essential for re-weighting",
+        Cao et al.).
+    standardize : bool, default=True
+        Standardize features with the training mean and standard deviation
+        inside the network (stored with the model).
+    validation_fraction : float or None, default=None
+        Fraction of each class held out for early stopping on balanced accuracy;
+        the best epoch's weights are restored. Classes with a single example stay
+        in training.
+    n_iter_no_change : int, default=10
+        Patience of early stopping, in epochs.
+    posthoc_tau : float, default=0.0
+        Post-hoc logit adjustment applied at prediction time:
+        ``argmax_j z_j - posthoc_tau * log pi_j`` (Menon et al., eq. 9). Meant
+        for models trained without a prior-aware loss; it can be changed after
+        fitting with ``set_params`` without refitting.
+    tau_norm : float, default=0.0
+        Prediction-time tau-normalization of the last layer (Kang et al., 2020):
+        class weight vectors are divided by their norm to this power.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    accelerator : accelerate.Accelerator or None, default=None
+        Train through Hugging Face Accelerate (skorch's ``AccelerateMixin``):
+        multi-GPU data parallelism when launched with ``accelerate launch``
+        (each process takes every ``num_processes``-th batch; set
+        ``random_state`` so that all processes draw the same batches), mixed
+        precision, gradient accumulation. The accelerator then places the data
+        and ``device`` is ignored. Such models cannot be pickled (skorch's
+        limitation); save them with :func:`~sklearn_lt.save_model`.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialization, shuffling and the validation split. The
+        caller's global NumPy and torch random states are left untouched.
+    verbose : int, default=0
+        1 prints skorch's epoch table.
+    progress_bar : bool, default=False
+        Show a per-batch progress bar (tqdm).
+    warm_start : bool, default=False
+        Continue training the fitted network for ``max_epochs`` more epochs on
+        the next ``fit``, with the same optimizer state; the learning-rate and
+        re-balancing schedules continue from their position (they count epochs
+        from the first fit). Classes and features must stay the same.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    class_counts_ : ndarray of shape (n_classes,)
+        Number of examples of each class in the ``y`` of the last fit.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when ``X`` is a DataFrame with string column names.
+    net_ : skorch.NeuralNet
+        The trained skorch net; ``net_.module_`` is the network.
+    history_ : skorch.History
+        One row per epoch: ``train_loss``, ``lr``, ``rebalancing``,
+        ``valid_loss`` and ``valid_balanced_accuracy`` when validating.
+    device_ : torch.device
+        Device used for training.
+
+    See Also
+    --------
+    LongTailImageClassifier : The same estimator with image networks.
+    sklearn_lt.posthoc.LogitAdjustedClassifier : Post-hoc adjustment of any
+        classifier.
+
+    Notes
+    -----
+    Each method of the papers is one parameter setting:
+
+    ==============  ==========================================================
+    Method          Parameters
+    ==============  ==========================================================
+    ERM             ``loss="ce"``
+    Focal           ``loss="focal", gamma=1``
+    LDAM            ``loss="ldam"``
+    CB RW           ``loss="ce", reweight_schedule="reweight"``
+    CB RS           ``loss="ce", reweight_schedule="resample"``
+    CB Focal        ``loss="focal", reweight_schedule="reweight"`` (softmax) or
+                    ``loss="sigmoid_focal", reweight_schedule="reweight"``
+    ERM-DRW         ``loss="ce", reweight_schedule="drw"``
+    ERM-DRS         ``loss="ce", reweight_schedule="drs"``
+    LDAM-DRW        ``loss="ldam", reweight_schedule="drw"``
+    LA loss         ``loss="logit_adjusted"``
+    LA post-hoc     ``loss="ce", posthoc_tau=1``
+    Balanced SM     ``loss="balanced_softmax"``
+    VS              ``loss="vs"``
+    ==============  ==========================================================
+
+    References
+    ----------
+    .. [1] K. Cao et al., "Learning Imbalanced Datasets with
+       Label-Distribution-Aware Margin Loss", NeurIPS 2019.
+    .. [2] Y. Cui et al., "Class-Balanced Loss Based on Effective Number of
+       Samples", CVPR 2019.
+    .. [3] A. K. Menon et al., "Long-tail learning via logit adjustment",
+       ICLR 2021.
+    .. [4] B. Kang et al., "Decoupling Representation and Classifier for
+       Long-Tailed Recognition", ICLR 2020.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn_lt import LongTailClassifier
+    >>> X, y = make_classification(n_samples=400, n_classes=3, n_informative=4,
+    ...                            weights=[0.8, 0.15, 0.05], random_state=0)
+    >>> clf = LongTailClassifier(loss="ldam", reweight_schedule="drw",
+    ...                          max_epochs=10, random_state=0).fit(X, y)
+    >>> clf.class_counts_
+    array([319,  61,  20])
+    >>> clf.predict(X[:5]).shape
+    (5,)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseLongTailClassifier._parameter_constraints,
+        "hidden_layer_sizes": ["array-like"],
+        "standardize": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        *,
+        loss="logit_adjusted",
+        reweight_schedule=None,
+        deferral_start=0.8,
+        beta=0.9999,
+        max_margin=0.5,
+        scale=30.0,
+        tau=1.0,
+        gamma=None,
+        hidden_layer_sizes=(256, 256),
+        module=None,
+        module_params=None,
+        max_epochs=30,
+        batch_size=128,
+        optimizer="sgd",
+        lr=0.05,
+        momentum=0.9,
+        weight_decay=2e-4,
+        lr_schedule="step",
+        warmup_epochs=5,
+        standardize=True,
+        validation_fraction=None,
+        n_iter_no_change=10,
+        posthoc_tau=0.0,
+        tau_norm=0.0,
+        device="auto",
+        accelerator=None,
+        random_state=None,
+        verbose=0,
+        progress_bar=False,
+        warm_start=False,
+    ):
+        super().__init__(
+            loss=loss,
+            reweight_schedule=reweight_schedule,
+            deferral_start=deferral_start,
+            beta=beta,
+            max_margin=max_margin,
+            scale=scale,
+            tau=tau,
+            gamma=gamma,
+            module=module,
+            module_params=module_params,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            lr_schedule=lr_schedule,
+            warmup_epochs=warmup_epochs,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            posthoc_tau=posthoc_tau,
+            tau_norm=tau_norm,
+            device=device,
+            accelerator=accelerator,
+            random_state=random_state,
+            verbose=verbose,
+            progress_bar=progress_bar,
+            warm_start=warm_start,
+        )
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.standardize = standardize
+
+    def _build_network(self, n_features, n_classes, cosine_head):
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral):
+            sizes = (sizes,)
+        sizes = tuple(sizes)
+        if not all(isinstance(s, numbers.Integral) and s > 0 for s in sizes):
+            raise ValueError(
+                "hidden_layer_sizes must be a tuple of positive integers; got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        return MLP(n_features, n_classes, sizes, cosine_head=cosine_head)
+
+    def _input_statistics(self, X):
+        if not self.standardize:
+            return None, None
+        return super()._input_statistics(X)
