@@ -480,7 +480,7 @@ class LogitAdjustedLoss(_SoftmaxCrossEntropy):
         counts, safe_counts = _counts_tensor(class_counts)
         super().__init__(weight=weight, reduction=reduction, n_classes=counts.numel())
         self.tau = _check_real(tau, "tau", low=0.0)
-        log_prior = torch.log(safe_counts / counts.sum())
+        log_prior = torch.log(safe_counts / safe_counts.sum())
         self.register_buffer("log_prior", log_prior.float())
 
     def _adjusted_logits(self, logits, target):
@@ -585,7 +585,7 @@ class VSLoss(_SoftmaxCrossEntropy):
         self.gamma = _check_real(gamma, "gamma", low=0.0)
         self.tau = _check_real(tau, "tau", low=0.0)
         logit_scale = (safe_counts / safe_counts.max()).pow(self.gamma)
-        logit_offset = self.tau * torch.log(safe_counts / counts.sum())
+        logit_offset = self.tau * torch.log(safe_counts / safe_counts.sum())
         self.register_buffer("logit_scale", logit_scale.float())
         self.register_buffer("logit_offset", logit_offset.float())
 

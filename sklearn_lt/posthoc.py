@@ -21,6 +21,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._compat import HasMethods, Interval, StrOptions, _fit_context
+from .weights import class_priors
 
 __all__ = ["LogitAdjustedClassifier"]
 
@@ -204,9 +205,10 @@ class LogitAdjustedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
 
     **Zero-count classes.** ``classes_`` can hold a class absent from ``y``
     (with a ``FrozenEstimator``, or a ``prior`` with zeros). Its prior would be
-    0 and its adjustment :math:`+\\infty`; instead, zero priors are replaced by
-    half the smallest non-zero prior before normalising: such a class is
-    treated as rarer than every observed class, with a finite boost. A label of
+    0 and its adjustment :math:`+\\infty`; instead it is treated as if it were
+    as rare as the rarest observed class
+    (:func:`sklearn_lt.weights.class_priors`, the rule of the whole package),
+    which gives it a finite boost. A label of
     ``y`` that is not in the frozen estimator's ``classes_`` raises a
     ``ValueError``.
 
@@ -439,12 +441,7 @@ class LogitAdjustedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                 "The class prior must be finite, non-negative and not all zero; "
                 f"got {prior.tolist()!r}."
             )
-        prior = prior / prior.sum()
-        zero = prior == 0
-        if zero.any():
-            prior[zero] = prior[~zero].min() / 2
-            prior /= prior.sum()
-        return prior
+        return class_priors(prior)
 
     def _get_tau_grid(self):
         if self.tau_grid is None:

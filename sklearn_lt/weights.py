@@ -60,6 +60,37 @@ def check_class_counts(class_counts, *, name="class_counts"):
     return counts
 
 
+def class_priors(class_counts):
+    r"""Class priors :math:`\pi_j = n_j / \sum_k n_k`, never zero.
+
+    A class with a count of zero (possible when the class list is fixed in
+    advance) is treated as if it were as rare as the rarest observed class, so
+    that :math:`\log \pi_j` stays finite. The same rule gives the LDAM margins,
+    VS scales and logit adjustments of such classes in :mod:`sklearn_lt.losses`,
+    the classifiers' ``posthoc_tau`` and
+    :class:`~sklearn_lt.posthoc.LogitAdjustedClassifier`.
+
+    Parameters
+    ----------
+    class_counts : array-like of shape (n_classes,)
+        Number (or total weight) of training examples of each class.
+
+    Returns
+    -------
+    priors : ndarray of shape (n_classes,), dtype float64
+        Positive, summing to one.
+
+    Examples
+    --------
+    >>> from sklearn_lt.weights import class_priors
+    >>> class_priors([6, 2, 0])
+    array([0.6, 0.2, 0.2])
+    """
+    counts = check_class_counts(class_counts)
+    safe = np.where(counts > 0, counts, counts[counts > 0].min())
+    return safe / safe.sum()
+
+
 def _weights_from_logs(log_weights, present):
     """Weights summing to the number of classes from their logs (absent: 0).
 

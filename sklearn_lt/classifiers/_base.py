@@ -57,7 +57,7 @@ from ..schedules import (
     WarmupStepDecay,
     deferral_epoch,
 )
-from ..weights import effective_number_weights
+from ..weights import class_priors, effective_number_weights
 
 __all__ = ["BaseLongTailClassifier"]
 
@@ -123,10 +123,8 @@ def _random_state(random_state):
 
 
 def _log_prior(class_counts):
-    """Log class priors, zero counts treated as the rarest class (never -inf)."""
-    counts = np.asarray(class_counts, dtype=np.float64)
-    safe = np.where(counts > 0, counts, counts[counts > 0].min())
-    return np.log(safe / counts.sum())
+    """Log class priors; zero counts count as the rarest class (never -inf)."""
+    return np.log(class_priors(class_counts))
 
 
 class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
