@@ -208,3 +208,13 @@ def test_property_finite_positive(counts, beta):
     inverse = inverse_frequency_weights(counts)
     assert np.all(np.isfinite(inverse)) and np.all(inverse > 0)
     assert inverse.sum() == pytest.approx(len(counts), rel=1e-9)
+
+
+def test_class_priors_treat_zero_counts_as_the_rarest_class():
+    from sklearn_lt.weights import class_priors
+
+    np.testing.assert_allclose(class_priors([6, 2, 0]), [0.6, 0.2, 0.2])
+    np.testing.assert_allclose(class_priors([3.0, 1.0]), [0.75, 0.25])
+    assert np.all(np.isfinite(np.log(class_priors([0, 0, 5]))))
+    with pytest.raises(ValueError, match="class_counts"):
+        class_priors([0, 0])
