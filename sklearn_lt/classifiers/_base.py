@@ -378,7 +378,11 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 f"reweight_schedule={self.reweight_schedule!r} needs a loss that "
                 f"accepts a `weight` argument; {loss_class.__name__} does not."
             )
-        return make_loss(loss_class, self.class_counts_, **params)
+        criterion = make_loss(loss_class, self.class_counts_, **params)
+        if hasattr(criterion, "validate_targets"):
+            # Targets come from our own label encoding: skip the per-batch check.
+            criterion.validate_targets = False
+        return criterion
 
     def _make_module(self, X, n_features, criterion):
         n_classes = self.classes_.size
