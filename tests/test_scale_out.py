@@ -119,3 +119,84 @@ def test_fits_run_on_the_workers(client, data):
     assert len(worker_pids) == 2 and os.getpid() not in worker_pids
     assert {pid for pid, _ in results} <= worker_pids
     assert {device for _, device in results} == {"cpu"}
+
+
+# --------------------------------------------------------------------------- #
+# Data parallelism with Hugging Face Accelerate: two CPU processes (gloo)
+# --------------------------------------------------------------------------- #
+
+_DDP_SCRIPT = """
+import json, sys
+import numpy as np
+import torch
+from accelerate import Accelerator
+from sklearn_lt import LongTailClassifier
+from sklearn_lt.datasets import make_long_tailed_classification
+
+torch.set_num_threads(1)
+accelerator = Accelerator(cpu=True)
+X, y = make_long_tailed_classification(
+    n_classes=5, n_features=10, n_max=300, imbalance_ratio=20, random_state=0
+)
+# 555 rows in batches of 128: 5 batches, an odd number for 2 processes.
+clf = LongTailClassifier(
+    accelerator=accelerator, loss="ldam", reweight_schedule="drw",
+    hidden_layer_sizes=(32,), max_epochs=5, validation_fraction=0.2,
+    random_state=0,
+).fit(X, y)
+result = {
+    "num_processes": accelerator.num_processes,
+    "weights": [p.double().sum().item() for p in clf.net_.module_.parameters()],
+    "proba": clf.predict_proba(X[:5]).tolist(),
+    "rebalancing": bool(clf.history_[-1]["rebalancing"]),
+}
+with open(sys.argv[1] + f"/rank{accelerator.process_index}.json", "w") as f:
+    json.dump(result, f)
+"""
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs the library changes for DDP: criterion not prepared by "
+    "accelerate, equal batch counts per process, early stopping snapshot of the "
+    "unwrapped module",
+)
+def test_accelerate_data_parallel_on_two_cpu_processes(tmp_path):
+    import json
+    import subprocess
+
+    pytest.importorskip("accelerate")
+    script = tmp_path / "train.py"
+    script.write_text(_DDP_SCRIPT)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={_free_port()}",
+        str(script),
+        str(tmp_path),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    try:
+        completed = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=180
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("data-parallel training hung (unequal steps per process?)")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{i}.json").read_text()) for i in (0, 1)]
+    assert [r["num_processes"] for r in ranks] == [2, 2]
+    # DDP keeps the replicas identical: same weights, same predictions.
+    np.testing.assert_allclose(ranks[0]["weights"], ranks[1]["weights"], rtol=1e-6)
+    np.testing.assert_allclose(ranks[0]["proba"], ranks[1]["proba"], rtol=1e-6)
+    assert all(r["rebalancing"] for r in ranks)
