@@ -9,6 +9,7 @@ Subcommands:
 """
 
 import argparse
+import os
 import sys
 
 __all__ = ["main"]
@@ -163,7 +164,7 @@ def main(argv=None):
 
     Parameters
     ----------
-    argv : list of str, default=None
+    argv : list of str or path-like, default=None
         Arguments without the program name; None reads ``sys.argv[1:]``.
 
     Returns
@@ -179,6 +180,8 @@ def main(argv=None):
     0
     """
     parser = _build_parser()
+    if argv is not None:
+        argv = [os.fspath(arg) for arg in argv]
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)

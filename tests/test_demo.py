@@ -13,7 +13,7 @@ METHODS = ["ERM", "LDAM-DRW", "LA loss", "SMOTE + ERM"]
 
 def test_demo_quick_prints_table_and_writes_png(tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    assert main(["demo", "--quick", "--output", str(tmp_path)]) == 0
+    assert main(["demo", "--quick", "--output", tmp_path]) == 0
     out = capsys.readouterr().out
     assert "balanced acc." in out
     assert 'groups="quantile"' in out
