@@ -94,10 +94,24 @@ class LongTailNet(NeuralNet):
 class AcceleratedLongTailNet(AccelerateMixin, LongTailNet):
     """:class:`LongTailNet` trained through a Hugging Face ``accelerate.Accelerator``.
 
-    skorch's :class:`~skorch.hf.AccelerateMixin` prepares the network, loss and
+    skorch's :class:`~skorch.hf.AccelerateMixin` prepares the network and
     optimizer (DDP wrapping, mixed precision, gradient accumulation); the
-    classifiers shard the training batches over the processes.
+    classifiers shard the training batches over the processes. The loss is only
+    moved to the accelerator's device: it has no trainable parameters (DDP
+    refuses to wrap it) and schedules change its buffers in place.
     """
+
+    def _initialize_accelerator(self):
+        criteria, self._criteria = self._criteria, []
+        try:
+            super()._initialize_accelerator()
+        finally:
+            self._criteria = criteria
+        for name in criteria:
+            criterion = getattr(self, name + "_")
+            if isinstance(criterion, torch.nn.Module):
+                criterion.to(self.accelerator.device)
+        return self
 
 
 def _targets(batch):
@@ -177,7 +191,22 @@ class FiniteLossCheck(Callback):
 
 
 class SafeEarlyStopping(EarlyStopping):
-    """skorch's early stopping, tolerating a fit interrupted in its first epoch."""
+    """skorch's early stopping, tolerating a fit interrupted in its first epoch.
+
+    With an accelerator, the best weights are kept from the unwrapped network,
+    which is the one restored at the end of training.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        accelerator = getattr(net, "accelerator", None)
+        if accelerator is None:
+            return super().on_epoch_end(net, **kwargs)
+        wrapped = net.module_
+        net.module_ = accelerator.unwrap_model(wrapped)
+        try:
+            return super().on_epoch_end(net, **kwargs)
+        finally:
+            net.module_ = wrapped
 
     def on_train_end(self, net, **kwargs):
         if len(net.history) == 0:

@@ -178,7 +178,7 @@ class LogitAdjustedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         Number of features seen during :meth:`fit`, when ``estimator_`` exposes
         it.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen during :meth:`fit`, when ``estimator_``
         exposes them.
 

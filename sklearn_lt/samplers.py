@@ -163,7 +163,9 @@ class TensorBatchIterator:
     shard : tuple of int (index, count), default=(0, 1)
         For data-parallel training over ``count`` processes: this process takes
         every ``count``-th batch, starting at ``index``. The processes' samplers
-        share a seed, so together they visit each batch of an epoch once.
+        share a seed, so together they visit each batch of an epoch once; the
+        first batches are repeated so that every process takes the same number
+        of steps.
 
     Notes
     -----
@@ -201,8 +203,14 @@ class TensorBatchIterator:
         if self.sampler is not None and len(starts) > 1 and n_samples - starts[-1] == 1:
             starts.pop()
         ends = [*starts[1:], n_samples]
+        bounds = list(zip(starts, ends, strict=True))
         index, count = self.shard
-        return list(zip(starts, ends, strict=True))[index::count]
+        if count > 1:
+            # Every process must take the same number of steps (DDP synchronizes
+            # each one): repeat the epoch's first batches up to a multiple of
+            # count, as torch's DistributedSampler pads its indices.
+            bounds += bounds[: -len(bounds) % count]
+        return bounds[index::count]
 
     def __len__(self):
         return len(self._bounds())

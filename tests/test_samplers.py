@@ -298,8 +298,10 @@ def test_sharded_iterators_split_an_epoch_between_processes():
         sampler = ClassWeightedSampler(data.y, seed=7)  # same seed on every rank
         iterator = TensorBatchIterator(data, 4, sampler=sampler, shard=(index, 3))
         batches = [X[:, 0].long().tolist() for X, _ in iterator]
-        assert len(batches) == len(iterator) == len(range(index, 5, 3))
+        # 5 batches padded to 6: every process takes the same number of steps.
+        assert len(batches) == len(iterator) == 2
         seen += [row for batch in batches for row in batch]
-    assert sorted(seen) == list(range(20))
+    assert set(seen) == set(range(20))
+    assert len(seen) == 24  # the first batch is repeated once
     with pytest.raises(ValueError, match="shard"):
         TensorBatchIterator(data, 4, shard=(3, 3))

@@ -163,12 +163,6 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the library changes for DDP: criterion not prepared by "
-    "accelerate, equal batch counts per process, early stopping snapshot of the "
-    "unwrapped module",
-)
 def test_accelerate_data_parallel_on_two_cpu_processes(tmp_path):
     import json
     import subprocess

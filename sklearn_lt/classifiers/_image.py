@@ -39,8 +39,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
     ----------
     loss : str or type, default="logit_adjusted"
         Training objective; see :class:`LongTailClassifier`.
-    reweight_schedule : {"reweight", "resample", "drw", "drs"} or None, \
-            default=None
+    reweight_schedule : {"reweight", "resample", "drw", "drs"} or None, default=None
         Class re-balancing over training; see :class:`LongTailClassifier`.
     deferral_start : float, default=0.8
         Fraction of ``max_epochs`` before deferred schedules switch on.

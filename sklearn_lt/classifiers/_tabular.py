@@ -122,7 +122,7 @@ class LongTailClassifier(BaseLongTailClassifier):
         Number of examples of each class in the ``y`` of the last fit.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` is a DataFrame with string column names.
     net_ : skorch.NeuralNet
         The trained skorch net; ``net_.module_`` is the network.
