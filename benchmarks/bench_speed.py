@@ -202,6 +202,9 @@ def head_to_head(args, log):
     n_samples = 4000 if args.quick else 50_000
     epochs = 1 if args.quick else args.epochs
     X, y = make_data(n_samples, 10)
+    # Two threads on a busy 2-core machine can be ~100x slower (spinning
+    # OpenMP/OpenBLAS workers): even the warm-up waits for a quiet machine.
+    _wait(args, log)
     # One small warm-up fit each (lazy imports, allocator, kernel selection).
     for fit in CONTENDERS.values():
         fit(X[:1024], y[:1024], 1, 0, args.device)

@@ -3,8 +3,9 @@
 Each suite writes ``benchmarks/results/<suite>.md``; this script puts each file
 between the markers ``<!-- BEGIN <suite> -->`` and ``<!-- END <suite> -->`` of
 ``docs/benchmarks.md``, leaving the text outside the markers (the discussion)
-alone. The suites call it at the end of a full run; run it by hand after
-editing a result file:
+alone. The suites call it at the end of a full run; run it by hand to rebuild
+``accuracy.md`` from the per-suite ``accuracy_<suite>.json`` files and copy
+the sections again:
 
     python benchmarks/report.py
 """
@@ -45,6 +46,10 @@ def update_docs(sections, path=DOCS):
 
 
 def main():
+    if any(RESULTS_DIR.glob("accuracy_*.json")):
+        import bench_accuracy  # rebuild accuracy.md from the per-suite files
+
+        bench_accuracy.write_report(RESULTS_DIR)
     sections = {
         name: (RESULTS_DIR / f"{name}.md").read_text()
         for name in SUITES
