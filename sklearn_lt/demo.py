@@ -109,23 +109,10 @@ def _estimator(model, data, epochs, seed, device, params, smote):
 
 
 def _resolve_device(device):
-    import torch
+    # The estimators' own rule, so the demo reports the device they will use.
+    from .classifiers._base import _resolve_device as resolve
 
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"device must be 'auto' or a torch device such as 'cpu' or 'cuda:0'; "
-            f"got {device!r}."
-        ) from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested but CUDA is not available; use "
-            "'auto' or 'cpu'."
-        )
-    return resolved
+    return resolve(device)
 
 
 @contextlib.contextmanager
