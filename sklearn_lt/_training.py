@@ -11,6 +11,8 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.hf import AccelerateMixin
 
+from .modules import tau_normalize_head
+
 __all__ = [
     "AcceleratedLongTailNet",
     "BalancedAccuracyScoring",
@@ -19,7 +21,40 @@ __all__ = [
     "NonFiniteLossError",
     "SafeEarlyStopping",
     "TrainingInterruptedWarning",
+    "prediction_scores",
 ]
+
+
+def prediction_scores(criterion, outputs, offset=None):
+    """Scores whose argmax is the prediction, from the network's raw outputs.
+
+    The criterion turns outputs into the logits of the model it trained
+    (``prediction_logits``; LDAM rescales cosines), a sigmoid loss's logits
+    become log-sigmoids, and ``offset`` (post-hoc logit adjustment,
+    ``-tau * log prior``) is added. The classifiers' ``predict`` and the
+    validation scoring of early stopping both use this function, so epochs are
+    selected on what ``predict`` returns.
+
+    Parameters
+    ----------
+    criterion : torch.nn.Module
+        The training loss.
+    outputs : Tensor of shape (n_samples, n_classes)
+        Network outputs.
+    offset : Tensor of shape (n_classes,), default=None
+        Added to every row.
+
+    Returns
+    -------
+    scores : Tensor of shape (n_samples, n_classes)
+    """
+    prediction_logits = getattr(criterion, "prediction_logits", None)
+    scores = outputs if prediction_logits is None else prediction_logits(outputs)
+    if getattr(criterion, "activation", "softmax") == "sigmoid":
+        scores = torch.nn.functional.logsigmoid(scores)
+    if offset is not None:
+        scores = scores + offset.to(scores.device, scores.dtype)
+    return scores
 
 
 class NonFiniteLossError(FloatingPointError, ValueError):
@@ -122,29 +157,44 @@ def _targets(batch):
 class BalancedAccuracyScoring(Callback):
     """Record the validation balanced accuracy of each epoch.
 
-    Uses the predictions skorch already computes for the validation loss, so it
-    costs no extra forward pass. The epoch's history row gets
-    ``valid_balanced_accuracy``: the mean recall over classes present in the
-    validation set.
+    Uses the outputs skorch already computes for the validation loss, so it
+    costs no extra forward pass, and scores them as ``predict`` would:
+    through :func:`prediction_scores` with the post-hoc ``offset``, and with
+    the tau-normalized head when ``tau_norm`` is set. The epoch's history row
+    gets ``valid_balanced_accuracy``: the mean recall over classes present in
+    the validation set.
 
     Parameters
     ----------
     n_classes : int
         Number of classes.
+    offset : Tensor of shape (n_classes,), default=None
+        Post-hoc logit adjustment added to the scores.
+    tau_norm : float, default=0.0
+        Tau-normalization power of the head during validation (0: off).
     """
 
-    def __init__(self, n_classes):
+    def __init__(self, n_classes, offset=None, tau_norm=0.0):
         self.n_classes = n_classes
+        self.offset = offset
+        self.tau_norm = tau_norm
 
     def on_epoch_begin(self, net, **kwargs):
         self.correct_ = None
         self.support_ = None
+        self._hook = None
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if not training and self.tau_norm and self._hook is None:
+            self._hook = tau_normalize_head(net.module_, self.tau_norm)
 
     def on_batch_end(self, net, batch, training, y_pred=None, **kwargs):
         if training or y_pred is None:
             return
         target = _targets(batch)
-        hits = (y_pred.argmax(dim=1) == target).to(torch.float64)
+        criterion = getattr(net, "criterion_", None)
+        scores = prediction_scores(criterion, y_pred, self.offset)
+        hits = (scores.argmax(dim=1) == target).to(torch.float64)
         correct = torch.bincount(target, weights=hits, minlength=self.n_classes)
         support = torch.bincount(target, minlength=self.n_classes)
         if self.correct_ is None:
@@ -154,6 +204,9 @@ class BalancedAccuracyScoring(Callback):
             self.support_ += support
 
     def on_epoch_end(self, net, **kwargs):
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
         if self.support_ is None:
             return
         present = self.support_ > 0
@@ -191,13 +244,48 @@ class FiniteLossCheck(Callback):
 
 
 class SafeEarlyStopping(EarlyStopping):
-    """skorch's early stopping, tolerating a fit interrupted in its first epoch.
+    """skorch's early stopping, from a first eligible epoch on.
 
-    With an accelerator, the best weights are kept from the unwrapped network,
-    which is the one restored at the end of training.
+    Epochs before ``first_epoch`` (0-based) are neither candidates for the best
+    epoch nor counted towards the patience: training cannot stop, or return to
+    weights, before the deferred re-balancing and the last learning-rate decay
+    have acted. Tolerates a fit interrupted in its first epoch. With an
+    accelerator, the best weights are kept from the unwrapped network, which
+    is the one restored at the end of training.
+
+    Parameters
+    ----------
+    first_epoch : int, default=0
+        First 0-based epoch that early stopping considers.
+    monitor, patience, threshold, threshold_mode, lower_is_better, sink, load_best
+        As in :class:`skorch.callbacks.EarlyStopping`.
     """
 
+    def __init__(
+        self,
+        first_epoch=0,
+        monitor="valid_loss",
+        patience=5,
+        threshold=1e-4,
+        threshold_mode="rel",
+        lower_is_better=True,
+        sink=print,
+        load_best=False,
+    ):
+        super().__init__(
+            monitor=monitor,
+            patience=patience,
+            threshold=threshold,
+            threshold_mode=threshold_mode,
+            lower_is_better=lower_is_better,
+            sink=sink,
+            load_best=load_best,
+        )
+        self.first_epoch = first_epoch
+
     def on_epoch_end(self, net, **kwargs):
+        if len(net.history) - 1 < self.first_epoch:
+            return
         accelerator = getattr(net, "accelerator", None)
         if accelerator is None:
             return super().on_epoch_end(net, **kwargs)

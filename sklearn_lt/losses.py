@@ -99,6 +99,10 @@ class _ClassificationLoss(nn.Module):
     activation = "softmax"
     #: Whether the loss expects cosine logits from a normalized linear head.
     cosine_head = False
+    #: Whether the loss already trains with the class prior (logit adjustment):
+    #: its raw outputs target balanced error, and post-hoc adjustment on top of
+    #: it would count the prior twice.
+    prior_adjusted = False
     #: Check that targets lie in ``[0, C)`` (one device sync per call). The
     #: classifiers, which encode the targets themselves, turn it off.
     validate_targets = True
@@ -486,6 +490,10 @@ class LogitAdjustedLoss(_SoftmaxCrossEntropy):
         log_prior = torch.log(safe_counts / safe_counts.sum())
         self.register_buffer("log_prior", log_prior.float())
 
+    @property
+    def prior_adjusted(self):
+        return self.tau > 0
+
     def _adjusted_logits(self, logits, target):
         return logits + self.tau * self.log_prior.to(logits.dtype)
 
@@ -591,6 +599,10 @@ class VSLoss(_SoftmaxCrossEntropy):
         logit_offset = self.tau * torch.log(safe_counts / safe_counts.sum())
         self.register_buffer("logit_scale", logit_scale.float())
         self.register_buffer("logit_offset", logit_offset.float())
+
+    @property
+    def prior_adjusted(self):
+        return self.tau > 0 or self.gamma > 0
 
     def _adjusted_logits(self, logits, target):
         scale = self.logit_scale.to(logits.dtype)

@@ -11,7 +11,63 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MLP", "CifarResNet", "NormedLinear", "SmallCNN", "Standardized", "resnet32"]
+__all__ = [
+    "MLP",
+    "CifarResNet",
+    "NormedLinear",
+    "SmallCNN",
+    "Standardized",
+    "resnet32",
+    "tau_normalize_head",
+]
+
+
+def tau_normalize_head(module, power):
+    r"""Make the last layer tau-normalized for the next forward passes.
+
+    The ``head`` (an ``nn.Linear``) computes :math:`x^\top w_j /
+    \lVert w_j \rVert^{\tau}` with **no bias**, the tau-normalized classifier
+    of Kang et al. (2020), until the returned hook is removed.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A network with an ``nn.Linear`` named ``head``, or a wrapper with a
+        ``network`` attribute holding one.
+    power : float
+        :math:`\tau`; 0 only drops the bias, 1 gives unit-norm class vectors.
+
+    Returns
+    -------
+    handle : torch.utils.hooks.RemovableHandle
+        Call ``handle.remove()`` to restore the plain head.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from sklearn_lt.modules import tau_normalize_head
+    >>> net = nn.Module()
+    >>> net.head = nn.Linear(2, 2)
+    >>> with torch.no_grad():
+    ...     _ = net.head.weight.copy_(torch.tensor([[3.0, 4.0], [0.0, 1.0]]))
+    >>> handle = tau_normalize_head(net, 1.0)
+    >>> net.head(torch.tensor([[1.0, 1.0]]))
+    tensor([[1.4000, 1.0000]], grad_fn=<MmBackward0>)
+    >>> handle.remove()
+    """
+    network = getattr(module, "network", module)
+    head = getattr(network, "head", None)
+    if not isinstance(head, nn.Linear):
+        raise ValueError(
+            "tau_norm needs a network whose last layer is an nn.Linear named `head`."
+        )
+
+    def rescaled(layer, inputs, output):
+        norms = layer.weight.norm(dim=1).clamp_min(1e-12)
+        return inputs[0] @ (layer.weight / norms.pow(power).unsqueeze(1)).T
+
+    return head.register_forward_hook(rescaled)
 
 
 class NormedLinear(nn.Module):
@@ -59,7 +115,11 @@ class NormedLinear(nn.Module):
         self.out_features = out_features
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = None
+        # Unit-norm class directions from the start (the forward pass normalizes
+        # anyway; the norm sets the effective step size of the first updates).
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        with torch.no_grad():
+            self.weight.div_(self.weight.norm(dim=1, keepdim=True).clamp_min(1e-12))
 
     def forward(self, x):
         return F.linear(_unit_rows(x), _unit_rows(self.weight))

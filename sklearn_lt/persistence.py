@@ -111,6 +111,8 @@ def save_model(estimator, path):
         "classes": classes.tolist(),
         "classes_dtype": classes.dtype.str,
         "class_counts": estimator.class_counts_.tolist(),
+        "class_counts_dtype": estimator.class_counts_.dtype.str,
+        "max_epochs": int(estimator.max_epochs_),
         "n_features_in": int(estimator.n_features_in_),
         "feature_names_in": (
             estimator.feature_names_in_.tolist()
@@ -206,7 +208,11 @@ def _rebuild(payload, device):
     estimator.classes_ = np.array(
         fitted["classes"], dtype=np.dtype(fitted["classes_dtype"])
     )
-    estimator.class_counts_ = np.array(fitted["class_counts"], dtype=np.int64)
+    estimator.class_counts_ = np.array(
+        fitted["class_counts"], dtype=np.dtype(fitted.get("class_counts_dtype", "<i8"))
+    )
+    history = json.loads(payload["history"])
+    estimator.max_epochs_ = fitted.get("max_epochs", len(history))
     estimator.n_features_in_ = fitted["n_features_in"]
     if fitted["feature_names_in"] is not None:
         estimator.feature_names_in_ = np.array(fitted["feature_names_in"], dtype=object)
@@ -222,7 +228,7 @@ def _rebuild(payload, device):
     # The optimizer state (momentum, initial learning rates) lets warm_start
     # continue where training stopped.
     net.optimizer_.load_state_dict(payload["optimizer_state"])
-    net.history = History(json.loads(payload["history"]))
+    net.history = History(history)
     estimator.net_ = net
     estimator.history_ = net.history
     return estimator

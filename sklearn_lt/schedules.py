@@ -24,8 +24,17 @@ __all__ = [
     "Rebalancing",
     "WarmupCosineDecay",
     "WarmupStepDecay",
+    "auto_epochs",
     "deferral_epoch",
+    "warmup_length",
 ]
+
+#: ``max_epochs="auto"``: about this many optimizer steps ...
+AUTO_TARGET_STEPS = 4000
+#: ... within these bounds on the number of epochs.
+AUTO_EPOCH_BOUNDS = (20, 200)
+#: Warm-up never takes more than this fraction of training.
+MAX_WARMUP_FRACTION = 0.25
 
 #: Names accepted by ``reweight_schedule``: (method, deferred).
 REWEIGHT_SCHEDULES = {
@@ -57,6 +66,60 @@ def deferral_epoch(max_epochs, deferral_start):
     160
     """
     return round(max_epochs * deferral_start)
+
+
+def auto_epochs(
+    n_samples,
+    batch_size,
+    target_steps=AUTO_TARGET_STEPS,
+    epoch_bounds=AUTO_EPOCH_BOUNDS,
+):
+    """Epochs of ``max_epochs="auto"``: a budget of optimizer steps, not epochs.
+
+    ``ceil(target_steps / steps_per_epoch)`` epochs, clipped to
+    ``epoch_bounds``: small data sets get enough steps to train, large ones
+    stop paying for small data's needs after ``epoch_bounds[0]`` epochs.
+
+    Parameters
+    ----------
+    n_samples : int
+        Training examples per epoch.
+    batch_size : int
+        Mini-batch size.
+    target_steps : int, default=4000
+        Optimizer steps aimed for.
+    epoch_bounds : (int, int), default=(20, 200)
+        Fewest and most epochs.
+
+    Returns
+    -------
+    epochs : int
+
+    Examples
+    --------
+    >>> from sklearn_lt.schedules import auto_epochs
+    >>> auto_epochs(300, 128), auto_epochs(20_000, 128), auto_epochs(10**6, 128)
+    (200, 26, 20)
+    """
+    steps_per_epoch = max(1, math.ceil(n_samples / batch_size))
+    low, high = epoch_bounds
+    return int(min(max(math.ceil(target_steps / steps_per_epoch), low), high))
+
+
+def warmup_length(max_epochs, warmup_epochs):
+    """Warm-up epochs actually used: at most a quarter of training.
+
+    A 5-epoch warm-up is the papers' choice for 200 epochs; in a 5-epoch run it
+    would leave no epoch at the full rate, so short runs warm up for
+    ``floor(max_epochs / 4)`` epochs instead.
+
+    Examples
+    --------
+    >>> from sklearn_lt.schedules import warmup_length
+    >>> warmup_length(200, 5), warmup_length(10, 5), warmup_length(3, 5)
+    (5, 2, 0)
+    """
+    return min(int(warmup_epochs), int(max_epochs * MAX_WARMUP_FRACTION))
 
 
 class Rebalancing(Callback):
@@ -164,8 +227,28 @@ class WarmupStepDecay:
 
     @classmethod
     def for_training(cls, max_epochs, warmup_epochs=5, decay_starts=(0.8, 0.9)):
-        """The papers' schedule scaled to ``max_epochs``."""
-        milestones = [round(max_epochs * start) for start in decay_starts]
+        """The papers' schedule scaled to ``max_epochs``.
+
+        Milestones fall after the warm-up, one epoch apart at least, and within
+        training: a run too short for both decays keeps the first (x0.01), a
+        run too short for any keeps the full rate after its warm-up.
+
+        Examples
+        --------
+        >>> from sklearn_lt.schedules import WarmupStepDecay
+        >>> WarmupStepDecay.for_training(6, warmup_epochs=1).milestones
+        (5,)
+        >>> WarmupStepDecay.for_training(20, warmup_epochs=2).milestones
+        (16, 18)
+        """
+        milestones = []
+        previous = warmup_epochs
+        for start in decay_starts:
+            milestone = max(round(max_epochs * start), previous + 1)
+            if milestone >= max_epochs:
+                break
+            milestones.append(milestone)
+            previous = milestone
         return cls(warmup_epochs, milestones, (0.01, 0.0001)[: len(milestones)])
 
     def __call__(self, epoch):

@@ -20,8 +20,8 @@ from sklearn.utils import check_random_state
 from torch import nn
 
 from sklearn_lt import LongTailClassifier, effective_number_weights
-from sklearn_lt._training import NonFiniteLossError
-from sklearn_lt.losses import LOSSES, CrossEntropyLoss, LDAMLoss
+from sklearn_lt._training import LongTailNet, NonFiniteLossError
+from sklearn_lt.losses import LOSSES, CrossEntropyLoss, LDAMLoss, make_loss
 from sklearn_lt.modules import NormedLinear
 from sklearn_lt.samplers import ClassWeightedSampler, stratified_holdout
 from sklearn_lt.schedules import Rebalancing
@@ -93,6 +93,7 @@ def _hand_logits(clf, X, normalize_head=None):
         head = module.network.head
         with torch.no_grad():
             head.weight /= head.weight.norm(dim=1, keepdim=True) ** normalize_head
+            head.bias.zero_()  # the tau-normalized classifier has no bias
     inputs = torch.as_tensor(np.asarray(X, dtype=np.float32)).double()
     with torch.no_grad():
         return module(inputs).numpy()
@@ -113,6 +114,29 @@ class _TwoLayer(nn.Module):
 
     def forward(self, X):
         return self.head(self.body(X))
+
+
+# Full-batch SGD at a constant rate on a fixed network (no dropout, no batch
+# statistics): training is a deterministic function of the data set, whatever the
+# order of the examples, so different routes to the same gradients can be compared
+# to float32 round-off. Every training parameter is set, none left to a default.
+FULL_BATCH = {
+    "loss": "ce",
+    "module": _TwoLayer,
+    "module_params": {"hidden": 8},
+    "standardize": False,
+    "optimizer": "sgd",
+    "lr": 0.1,
+    "momentum": 0.9,
+    "weight_decay": 1e-3,
+    "lr_schedule": "constant",
+    "warmup_epochs": 0,
+    "reweight_schedule": None,
+    "validation_fraction": None,
+    "batch_size": 1000,
+    "random_state": 0,
+    "device": "cpu",
+}
 
 
 class _Headless(nn.Module):
@@ -359,7 +383,7 @@ def test_fit_does_not_modify_parameters():
     clf = LongTailClassifier(
         module=_TwoLayer,
         module_params=module_params,
-        loss="ldam",
+        loss="focal",
         reweight_schedule="drw",
         validation_fraction=0.2,
         **FAST,
@@ -409,6 +433,48 @@ def test_every_loss_and_schedule_fits(loss, schedule):
         # deferral_start=0.8 of 3 epochs switches at epoch index round(2.4) = 2.
         expected = [True] * 3 if schedule in ("reweight", "resample") else [0, 0, 1]
         assert clf.history_[:, "rebalancing"] == [bool(e) for e in expected]
+
+
+@pytest.mark.parametrize(
+    ("loss", "params"),
+    [
+        ("logit_adjusted", {"tau": 0.3}),
+        ("vs", {"tau": 0.3, "gamma": 0.6}),
+        ("ldam", {"max_margin": 0.2, "scale": 7.0}),
+        ("focal", {"gamma": 2.5}),
+        ("sigmoid_focal", {"gamma": 2.5}),
+    ],
+    ids=["logit_adjusted-tau", "vs-tau-gamma", "ldam-margin-scale", "focal-gamma",
+         "sigmoid_focal-gamma"],
+)
+def test_loss_hyperparameters_reach_the_loss(loss, params):
+    """The estimator's tau, scale, gamma and max_margin are the loss's, not defaults.
+
+    Every value differs from the loss's own default, so a parameter that is not
+    passed on leaves a different attribute and different count-derived buffers
+    (VS's logit scale and offset, LDAM's margins).
+    """
+    X, y = _data(n_samples=40, weights=[0.6, 0.3, 0.1])
+    clf = LongTailClassifier(
+        loss=loss,
+        max_epochs=1,
+        lr=1e-3,
+        lr_schedule="constant",
+        warmup_epochs=0,
+        hidden_layer_sizes=(4,),
+        batch_size=16,
+        random_state=0,
+        device="cpu",
+        **params,
+    ).fit(X, y)
+    criterion = clf.net_.criterion_
+    for name, value in params.items():
+        assert getattr(criterion, name) == value, name
+    expected = make_loss(loss, clf.class_counts_, **params)
+    expected_buffers = dict(expected.named_buffers())
+    for name, buffer in criterion.named_buffers():
+        if name != "weight":
+            torch.testing.assert_close(buffer, expected_buffers[name], msg=name)
 
 
 def test_ldam_gets_a_cosine_head():
@@ -831,6 +897,54 @@ def test_tau_norm_needs_a_linear_head(params):
         LongTailClassifier(tau_norm=1.0, **params, **FAST).fit(X, y).predict(X)
 
 
+# --- Learning-rate schedules ----------------------------------------------------------
+
+
+def _lr_history(lr_schedule, max_epochs=20, warmup_epochs=2, lr=0.1):
+    X, y = _data(n_samples=30)
+    clf = LongTailClassifier(
+        loss="ce",
+        lr=lr,
+        lr_schedule=lr_schedule,
+        warmup_epochs=warmup_epochs,
+        max_epochs=max_epochs,
+        reweight_schedule=None,
+        validation_fraction=None,
+        optimizer="sgd",
+        momentum=0.9,
+        hidden_layer_sizes=(4,),
+        batch_size=32,
+        random_state=0,
+        device="cpu",
+    ).fit(X, y)
+    # The rate used in each epoch (skorch records it before stepping).
+    return np.asarray(clf.history_[:, "lr"])
+
+
+def test_step_lr_schedule_decays_at_80_and_90_percent_of_training():
+    lrs = _lr_history("step", max_epochs=20, warmup_epochs=2, lr=0.1)
+    # Linear warm-up over 2 epochs, the full rate, then x0.01 from epoch 16 and
+    # x0.0001 from epoch 18 (0-based): 80% and 90% of 20 epochs.
+    expected = [0.05, 0.1] + [0.1] * 14 + [1e-3] * 2 + [1e-5] * 2
+    np.testing.assert_allclose(lrs, expected, rtol=1e-9)
+
+
+def test_cosine_lr_schedule_decays_from_the_full_rate_after_warm_up():
+    lrs = _lr_history("cosine", max_epochs=20, warmup_epochs=2, lr=0.1)
+    assert len(lrs) == 20
+    np.testing.assert_allclose(lrs[:2], [0.05, 0.1], rtol=1e-9)
+    # The first epoch after warm-up runs at the full rate, then the rate falls
+    # in every epoch (not in steps), to under 1% of it in the last epoch.
+    assert lrs[2] == pytest.approx(0.1, rel=1e-9)
+    assert np.all(np.diff(lrs[2:]) < 0)
+    assert 0 < lrs[-1] < 0.01 * 0.1
+
+
+def test_constant_lr_schedule_keeps_the_rate_after_warm_up():
+    lrs = _lr_history("constant", max_epochs=20, warmup_epochs=2, lr=0.1)
+    np.testing.assert_allclose(lrs, [0.05] + [0.1] * 19, rtol=1e-9)
+
+
 # --- Validation split and early stopping ----------------------------------------------
 
 
@@ -876,6 +990,8 @@ def test_early_stopping_stops_when_accuracy_plateaus():
         validation_fraction=0.25,
         n_iter_no_change=2,
         max_epochs=50,
+        lr_schedule="constant",
+        warmup_epochs=0,
         hidden_layer_sizes=(8,),
         batch_size=16,
         random_state=0,
@@ -891,6 +1007,63 @@ def test_early_stopping_stops_when_accuracy_plateaus():
     best_epoch = int(np.argmax(accuracies)) + 1
     assert len(accuracies) == best_epoch + 2
     assert clf.net_.train_split is None
+
+
+@pytest.fixture
+def epoch_end_states(monkeypatch):
+    """The network's weights at the end of every epoch, in order."""
+    states = []
+    original = LongTailNet.on_epoch_end
+
+    def spy(self, net, **kwargs):
+        original(self, net, **kwargs)
+        states.append(copy.deepcopy(net.module_.state_dict()))
+
+    monkeypatch.setattr(LongTailNet, "on_epoch_end", spy)
+    return states
+
+
+def _same_state(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_early_stopping_restores_the_best_epoch(epoch_end_states):
+    # A noisy problem at a high constant rate: the validation score peaks in
+    # epoch 2 and is clearly lower in every later epoch. A constant rate and no
+    # re-balancing leave no schedule phase that could delay early stopping.
+    X, y = _data(n_samples=120, weights=[0.6, 0.3, 0.1], class_sep=0.8, seed=2)
+    clf = LongTailClassifier(
+        loss="ce",
+        module=_TwoLayer,
+        module_params={"hidden": 16},
+        optimizer="sgd",
+        lr=1.0,
+        momentum=0.9,
+        weight_decay=0.0,
+        lr_schedule="constant",
+        warmup_epochs=0,
+        reweight_schedule=None,
+        max_epochs=40,
+        batch_size=16,
+        validation_fraction=0.3,
+        n_iter_no_change=5,
+        random_state=0,
+        device="cpu",
+    ).fit(X, y)
+    accuracies = np.asarray(clf.history_[:, "valid_balanced_accuracy"])
+    best = int(np.argmax(accuracies))
+    assert len(epoch_end_states) == len(accuracies)
+    # The premise: an early best epoch, clearly better than the last ones.
+    assert best < len(accuracies) - 1
+    assert accuracies[best + 1 :].max() < accuracies[best] - 0.02
+    assert not _same_state(epoch_end_states[best], epoch_end_states[-1])
+    # The model keeps the best epoch's weights, not the last epoch's.
+    restored = clf.net_.module_.state_dict()
+    assert _same_state(restored, epoch_end_states[best])
+    seeds = check_random_state(0).randint(0, 2**31 - 1, size=3)
+    _, valid = stratified_holdout(y, 0.3, np.random.RandomState(seeds[1]))
+    score = balanced_accuracy_score(y[valid], clf.predict(X[valid]))
+    assert score == pytest.approx(accuracies[best])
 
 
 def test_no_validation_data_is_kept_after_fit():
@@ -909,7 +1082,9 @@ def test_zero_weight_class_is_down_weighted():
     plain = LongTailClassifier(loss="ce", **params).fit(X, y)
     sample_weight = np.where(y == 2, 0.0, 1.0)
     weighted = LongTailClassifier(loss="ce", **params).fit(X, y, sample_weight)
-    np.testing.assert_array_equal(weighted.class_counts_, plain.class_counts_)
+    # Class sizes are weighted: class 2 weighs nothing.
+    expected_counts = np.where(np.arange(3) == 2, 0, plain.class_counts_)
+    np.testing.assert_array_equal(weighted.class_counts_, expected_counts)
     p_plain = plain.predict_proba(X)[:, 2].mean()
     p_weighted = weighted.predict_proba(X)[:, 2].mean()
     assert p_weighted < 0.5 * p_plain
@@ -923,6 +1098,35 @@ def test_unit_sample_weights_change_nothing():
     np.testing.assert_allclose(
         weighted.predict_proba(X), plain.predict_proba(X), rtol=0, atol=1e-6
     )
+
+
+def test_integer_sample_weights_equal_repeated_examples():
+    """Weighting an example by k is training on k copies of it.
+
+    Full-batch training sees the same loss either way: the weighted mean
+    sum(w * l) / sum(w) of the weighted set is the plain mean over the
+    repeated set. Weights 1, 2 and 3 (not 0/1) make any other function of the
+    weights (a square root, a normalization per batch...) train another model.
+    """
+    X, y = _data(n_samples=60, class_sep=0.5)
+    weights = check_random_state(0).randint(1, 4, size=60)
+    assert set(weights) == {1, 2, 3}
+    params = {**FULL_BATCH, "max_epochs": 30}
+    weighted = LongTailClassifier(**params).fit(X, y, sample_weight=weights)
+    repeated = LongTailClassifier(**params).fit(
+        np.repeat(X, weights, axis=0), np.repeat(y, weights)
+    )
+    unweighted = LongTailClassifier(**params).fit(X, y)
+    np.testing.assert_allclose(
+        weighted.history_[:, "train_loss"],
+        repeated.history_[:, "train_loss"],
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(
+        weighted.predict_proba(X), repeated.predict_proba(X), rtol=0, atol=1e-6
+    )
+    # The weights matter at this tolerance: ignoring them is far off.
+    assert np.abs(unweighted.predict_proba(X) - repeated.predict_proba(X)).max() > 1e-2
 
 
 def test_sample_weight_errors():
@@ -1134,6 +1338,36 @@ def test_warm_start_continues_training():
     assert clf.history_[:, "epoch"] == [1, 2, 3, 4, 5, 6]
     assert any(
         not torch.equal(a, b) for a, b in zip(weights, module.parameters(), strict=True)
+    )
+
+
+def test_warm_start_continues_the_optimizer_momentum():
+    """3 epochs, then 2 more with warm_start, are the same as 5 epochs at once.
+
+    Full-batch training at a constant rate with no dropout does the same updates
+    whichever order the sampler draws, so the only thing a warm start could
+    lose is the optimizer's state: the SGD momentum buffers must carry on.
+    """
+    X, y = _data(n_samples=60, class_sep=0.5)
+    warm = LongTailClassifier(**FULL_BATCH, max_epochs=3, warm_start=True).fit(X, y)
+    warm.set_params(max_epochs=2).fit(X, y)
+    once = LongTailClassifier(**FULL_BATCH, max_epochs=5).fit(X, y)
+    assert len(warm.history_) == len(once.history_) == 5
+    np.testing.assert_allclose(
+        warm.history_[:, "train_loss"], once.history_[:, "train_loss"], rtol=1e-5
+    )
+    warm_parameters = list(warm.net_.module_.parameters())
+    once_parameters = list(once.net_.module_.parameters())
+    for p_warm, p_once in zip(warm_parameters, once_parameters, strict=True):
+        torch.testing.assert_close(p_warm, p_once, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            warm.net_.optimizer_.state[p_warm]["momentum_buffer"],
+            once.net_.optimizer_.state[p_once]["momentum_buffer"],
+            rtol=1e-5,
+            atol=1e-6,
+        )
+    np.testing.assert_allclose(
+        warm.predict_proba(X), once.predict_proba(X), rtol=0, atol=1e-6
     )
 
 

@@ -41,9 +41,10 @@ from .._training import (
     NonFiniteLossError,
     SafeEarlyStopping,
     TrainingInterruptedWarning,
+    prediction_scores,
 )
 from ..losses import LOSSES, loss_parameters, make_loss
-from ..modules import Standardized
+from ..modules import NormedLinear, Standardized, tau_normalize_head
 from ..samplers import (
     ClassWeightedSampler,
     DeviceDataset,
@@ -55,7 +56,9 @@ from ..schedules import (
     Rebalancing,
     WarmupCosineDecay,
     WarmupStepDecay,
+    auto_epochs,
     deferral_epoch,
+    warmup_length,
 )
 from ..weights import class_priors, effective_number_weights
 
@@ -68,6 +71,7 @@ _OPTIMIZERS = {
 }
 _LOSS_HYPERPARAMETERS = ("max_margin", "scale", "tau", "gamma")
 _PREDICT_BATCH_SIZE = 8192
+_STATISTICS_CHUNK_ROWS = 65536
 
 
 def _resolve_device(device):
@@ -127,6 +131,37 @@ def _log_prior(class_counts):
     return np.log(class_priors(class_counts))
 
 
+def _class_counts(y_encoded, sample_weight, n_classes):
+    """Examples per class, or the sum of their weights when weights are given.
+
+    ``sample_weight`` means repetition (scikit-learn's convention), so priors,
+    margins and class-balanced weights see the weighted class sizes.
+    """
+    return np.bincount(y_encoded, weights=sample_weight, minlength=n_classes)
+
+
+def _moments(X, axis):
+    """Mean and standard deviation over ``axis``, in float64, without a copy of X.
+
+    Sums are accumulated in float64 over chunks of rows, so the temporary
+    memory is one chunk, whatever the size of ``X``.
+    """
+    n_rows = X.shape[0]
+    count = n_rows * int(np.prod([X.shape[a] for a in axis if a != 0]))
+    total = 0.0
+    for start in range(0, n_rows, _STATISTICS_CHUNK_ROWS):
+        total = total + X[start : start + _STATISTICS_CHUNK_ROWS].sum(
+            axis=axis, dtype=np.float64
+        )
+    mean = total / count
+    squares = 0.0
+    shaped_mean = np.expand_dims(mean, axis)
+    for start in range(0, n_rows, _STATISTICS_CHUNK_ROWS):
+        centred = X[start : start + _STATISTICS_CHUNK_ROWS] - shaped_mean
+        squares = squares + np.square(centred).sum(axis=axis)
+    return mean, np.sqrt(squares / count)
+
+
 class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     """Validation, label encoding, seeding and skorch training shared by classifiers.
 
@@ -146,7 +181,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "gamma": [Interval(Real, 0, None, closed="left"), None],
         "module": [type, callable, None],
         "module_params": [dict, None],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "optimizer": [StrOptions(set(_OPTIMIZERS))],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -156,7 +191,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "posthoc_tau": [Interval(Real, None, None, closed="neither")],
+        "posthoc_tau": [Interval(Real, 0, None, closed="left")],
         "tau_norm": [Interval(Real, 0, None, closed="left")],
         "device": [str, torch.device],
         "accelerator": [HasMethods(["prepare", "backward"]), None],
@@ -236,13 +271,12 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def _validate_features(self, X, *, reset):
         """Validate ``X`` and return a float32 array shaped as the network's input."""
         return validate_data(
-            self, X, reset=reset, dtype=np.float32, ensure_min_samples=1
+            self, X, reset=reset, dtype=np.float32, order="C", ensure_min_samples=1
         )
 
     def _input_statistics(self, X):
         """Mean and scale that standardize the network input, or ``(None, None)``."""
-        mean = X.mean(axis=0, dtype=np.float64)
-        scale = X.std(axis=0, dtype=np.float64)
+        mean, scale = _moments(X, axis=(0,))
         scale[~(scale > 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
         return mean.astype(np.float32), scale.astype(np.float32)
 
@@ -317,38 +351,44 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _fit_encoded(self, X, encoder, y_encoded, sample_weight, warm):
         self.classes_ = encoder.classes_
-        n_classes = self.classes_.size
-        self.class_counts_ = np.bincount(y_encoded, minlength=n_classes)
         self.device_ = (
             _resolve_device(self.device)
             if self.accelerator is None
             else torch.device(self.accelerator.device)
         )
-
         seeds = _random_state(self.random_state).randint(0, 2**31 - 1, size=3)
+        train_index, valid_index = self._holdout(
+            y_encoded, np.random.RandomState(seeds[1])
+        )
+        # Counts, epochs and input statistics come from the training rows only.
+        train_rows = slice(None) if train_index is None else train_index
+        self.class_counts_ = _class_counts(
+            y_encoded[train_rows],
+            None if sample_weight is None else sample_weight[train_rows],
+            self.classes_.size,
+        )
+        self.max_epochs_ = (
+            auto_epochs(y_encoded[train_rows].shape[0], self.batch_size)
+            if self.max_epochs == "auto"
+            else int(self.max_epochs)
+        )
         fork_devices = [self.device_] if self.device_.type == "cuda" else []
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(int(seeds[0]))
             train_data, valid_data = self._device_datasets(
-                X, y_encoded, sample_weight, np.random.RandomState(seeds[1])
+                X, y_encoded, sample_weight, train_index, valid_index
             )
             if warm:
                 self._continue_training(train_data, valid_data, int(seeds[2]))
             else:
-                self._start_training(X, train_data, valid_data, int(seeds[2]))
+                X_train = X if train_index is None else X[train_index]
+                self._start_training(X_train, train_data, valid_data, int(seeds[2]))
         self.history_ = self.net_.history
 
-    def _device_datasets(self, X, y_encoded, sample_weight, random_state):
-        features = _as_tensor(X, self.device_)
-        targets = torch.as_tensor(y_encoded, dtype=torch.int64, device=self.device_)
-        weights = (
-            None
-            if sample_weight is None
-            else torch.as_tensor(sample_weight, device=self.device_)
-        )
-        data = DeviceDataset(features, targets, weights)
+    def _holdout(self, y_encoded, random_state):
+        """Training and validation row indices, or ``(None, None)``."""
         if self.validation_fraction is None:
-            return data, None
+            return None, None
         train_index, valid_index = stratified_holdout(
             y_encoded, self.validation_fraction, random_state
         )
@@ -357,6 +397,19 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 "validation_fraction leaves no validation examples: every class "
                 "has a single example. Use validation_fraction=None."
             )
+        return train_index, valid_index
+
+    def _device_datasets(self, X, y_encoded, sample_weight, train_index, valid_index):
+        features = _as_tensor(X, self.device_)
+        targets = torch.as_tensor(y_encoded, dtype=torch.int64, device=self.device_)
+        weights = (
+            None
+            if sample_weight is None
+            else torch.as_tensor(sample_weight, device=self.device_)
+        )
+        data = DeviceDataset(features, targets, weights)
+        if train_index is None:
+            return data, None
         to_index = lambda rows: torch.as_tensor(rows, device=self.device_)  # noqa: E731
         return data.subset(to_index(train_index)), data.subset(to_index(valid_index))
 
@@ -382,7 +435,18 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         if hasattr(criterion, "validate_targets"):
             # Targets come from our own label encoding: skip the per-batch check.
             criterion.validate_targets = False
+        self._check_posthoc_tau(criterion)
         return criterion
+
+    def _check_posthoc_tau(self, criterion):
+        if self.posthoc_tau and getattr(criterion, "prior_adjusted", False):
+            raise ValueError(
+                f"posthoc_tau={self.posthoc_tau} adjusts the logits of a model "
+                f"trained without the class prior, but {type(criterion).__name__} "
+                "already trains with it: adjusting again double-counts the prior "
+                "(Menon et al., 2021, section 5.3). Use posthoc_tau=0 with this "
+                "loss, or loss='ce' with posthoc_tau."
+            )
 
     def _make_module(self, X, n_features, criterion):
         n_classes = self.classes_.size
@@ -407,6 +471,18 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                     f"module must build a torch.nn.Module; {self.module!r} returned "
                     f"{type(network).__name__}."
                 )
+            has_cosine_head = params.get("cosine_head", False) or any(
+                isinstance(layer, NormedLinear) for layer in network.modules()
+            )
+            if cosine_head and not has_cosine_head:
+                raise ValueError(
+                    f"{type(criterion).__name__} is defined on cosine logits in "
+                    f"[-1, 1] (it multiplies them by scale={criterion.scale}), but "
+                    f"the module {getattr(self.module, '__name__', self.module)!r} "
+                    "neither accepts a `cosine_head` argument nor contains a "
+                    "sklearn_lt.modules.NormedLinear layer. Accept `cosine_head` "
+                    "and use NormedLinear as the last layer when it is True."
+                )
         if getattr(criterion, "activation", "softmax") == "sigmoid":
             head = getattr(network, "head", None)
             if getattr(head, "bias", None) is not None:
@@ -422,23 +498,47 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             **self._network_options(),
         )
 
+    def _deferral_epoch(self):
+        """Epoch at which re-balancing starts, or ``None`` without a schedule."""
+        if self.reweight_schedule is None:
+            return None
+        _, deferred = REWEIGHT_SCHEDULES[self.reweight_schedule]
+        return deferral_epoch(self.max_epochs_, self.deferral_start) if deferred else 0
+
+    def _first_early_stopping_epoch(self):
+        """No early stop, or return to weights, before re-balancing and decays."""
+        warmup = warmup_length(self.max_epochs_, self.warmup_epochs)
+        candidates = [warmup, self._deferral_epoch() or 0]
+        if self.lr_schedule == "step":
+            milestones = WarmupStepDecay.for_training(self.max_epochs_, warmup)
+            candidates.extend(milestones.milestones)
+        return min(max(candidates), self.max_epochs_ - 1)
+
+    def _posthoc_offset(self):
+        """``-posthoc_tau * log prior`` as a float64 tensor, or ``None``."""
+        if not self.posthoc_tau:
+            return None
+        return torch.as_tensor(-self.posthoc_tau * _log_prior(self.class_counts_))
+
     def _callbacks(self, sampler):
         callbacks = [("lr_schedule", self._lr_callback())]
-        if self.reweight_schedule is not None:
-            method, deferred = REWEIGHT_SCHEDULES[self.reweight_schedule]
-            start = (
-                deferral_epoch(self.max_epochs, self.deferral_start) if deferred else 0
-            )
+        start = self._deferral_epoch()
+        if start is not None:
+            method, _ = REWEIGHT_SCHEDULES[self.reweight_schedule]
             weights = effective_number_weights(self.class_counts_, self.beta)
             callbacks.append(
                 ("rebalancing", Rebalancing(weights, start, method, sampler))
             )
         if self.validation_fraction is not None:
+            scoring = BalancedAccuracyScoring(
+                self.classes_.size, self._posthoc_offset(), self.tau_norm
+            )
             callbacks += [
-                ("balanced_accuracy", BalancedAccuracyScoring(self.classes_.size)),
+                ("balanced_accuracy", scoring),
                 (
                     "early_stopping",
                     SafeEarlyStopping(
+                        first_epoch=self._first_early_stopping_epoch(),
                         monitor="valid_balanced_accuracy",
                         lower_is_better=False,
                         patience=self.n_iter_no_change,
@@ -459,14 +559,13 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             print(message)
 
     def _lr_callback(self):
+        warmup = warmup_length(self.max_epochs_, self.warmup_epochs)
         if self.lr_schedule == "step":
-            multiplier = WarmupStepDecay.for_training(
-                self.max_epochs, self.warmup_epochs
-            )
+            multiplier = WarmupStepDecay.for_training(self.max_epochs_, warmup)
         elif self.lr_schedule == "cosine":
-            multiplier = WarmupCosineDecay(self.max_epochs, self.warmup_epochs)
+            multiplier = WarmupCosineDecay(self.max_epochs_, warmup)
         else:
-            multiplier = WarmupStepDecay(self.warmup_epochs)
+            multiplier = WarmupStepDecay(warmup)
         return LRScheduler(
             policy=torch.optim.lr_scheduler.LambdaLR,
             lr_lambda=multiplier,
@@ -516,7 +615,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             criterion=criterion,
             optimizer=_OPTIMIZERS[self.optimizer],
             lr=self.lr,
-            max_epochs=self.max_epochs,
+            max_epochs=self.max_epochs_,
             batch_size=self.batch_size,
             iterator_train=TensorBatchIterator,
             iterator_train__sampler=sampler,
@@ -538,7 +637,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         # epochs comes from the current parameters, and the margins, priors and
         # class weights from this fit's class counts (changed in place).
         net = self.net_
-        net.max_epochs = self.max_epochs
+        net.max_epochs = self.max_epochs_
         fresh = self._make_criterion()
         with torch.no_grad():
             for name, buffer in fresh.named_buffers():
@@ -615,13 +714,13 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             module = copy.deepcopy(module).double()
         return module, device
 
-    def _logits(self, X):
-        """Raw network outputs for ``X``, computed in batches, as float64 numpy."""
+    def _outputs(self, X):
+        """Raw network outputs for ``X``, computed in batches, as a float64 tensor."""
         module, device = self._inference_module()
         dtype = torch.float64 if device.type == "cpu" else torch.float32
         was_training = module.training
         module.eval()
-        hook = _attach_tau_norm(module, self.tau_norm) if self.tau_norm else None
+        hook = tau_normalize_head(module, self.tau_norm) if self.tau_norm else None
         outputs = []
         try:
             with torch.inference_mode():
@@ -635,21 +734,16 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 hook.remove()
             module.train(was_training)
         if not outputs:
-            return np.zeros((0, self.classes_.size))
-        return torch.cat(outputs).numpy()
+            return torch.zeros((0, self.classes_.size), dtype=torch.float64)
+        return torch.cat(outputs)
 
     def _log_proba(self, X):
         """Log-probabilities (float64) after the optional post-hoc adjustment."""
-        logits = self._logits(self._prepare_inference(X))
+        outputs = self._outputs(self._prepare_inference(X))
         criterion = self.net_.criterion_
-        if hasattr(criterion, "prediction_logits"):
-            logits = criterion.prediction_logits(logits)
-        activation = getattr(criterion, "activation", "softmax")
-        if activation == "sigmoid":
-            logits = -np.logaddexp(0.0, -logits)
-        if self.posthoc_tau:
-            logits = logits - self.posthoc_tau * _log_prior(self.class_counts_)
-        return logits - _logsumexp(logits)
+        self._check_posthoc_tau(criterion)
+        scores = prediction_scores(criterion, outputs, self._posthoc_offset())
+        return torch.log_softmax(scores, dim=1).numpy()
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`.
@@ -688,9 +782,10 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def decision_function(self, X):
         """Confidence scores whose argmax is the prediction.
 
-        The network's logits (minus ``posthoc_tau * log prior`` when set); for
-        the sigmoid losses, normalized log-probabilities. Binary problems return
-        the score of ``classes_[1]`` minus that of ``classes_[0]``.
+        The log-probabilities of :meth:`predict_log_proba`: the prediction
+        logits (minus ``posthoc_tau * log prior`` when set) shifted so that
+        each row's probabilities sum to one. Binary problems return the score
+        of ``classes_[1]`` minus that of ``classes_[0]``.
 
         Parameters
         ----------
@@ -738,25 +833,3 @@ class _Predefined:
 
     def __call__(self, dataset, y=None, **kwargs):
         return dataset, self.valid_data
-
-
-def _logsumexp(values):
-    peak = values.max(axis=1, keepdims=True)
-    return peak + np.log(np.exp(values - peak).sum(axis=1, keepdims=True))
-
-
-def _attach_tau_norm(module, power):
-    """Make the head use ``W / ||W||^power`` for the next forward passes."""
-    network = getattr(module, "network", module)
-    head = getattr(network, "head", None)
-    if not isinstance(head, nn.Linear):
-        raise ValueError(
-            "tau_norm needs a network whose last layer is an nn.Linear named `head`."
-        )
-
-    def rescaled(layer, inputs, output):
-        norms = layer.weight.norm(dim=1).clamp_min(1e-12)
-        weight = layer.weight / norms.pow(power).unsqueeze(1)
-        return nn.functional.linear(inputs[0], weight, layer.bias)
-
-    return head.register_forward_hook(rescaled)

@@ -256,7 +256,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         if not hasattr(X, "ndim") and not hasattr(X, "shape"):
             X = np.asarray(X)  # nested lists of images
         if X.ndim <= 2:
-            flat = validate_data(self, X, reset=reset, dtype=np.float32)
+            flat = validate_data(self, X, reset=reset, dtype=np.float32, order="C")
             shape = self._declared_image_shape(flat.shape[1], reset=reset)
         else:
             X = np.asarray(X)
@@ -275,7 +275,11 @@ class LongTailImageClassifier(BaseLongTailClassifier):
                     "for 3-D and 4-D X."
                 )
             flat = validate_data(
-                self, X.reshape(X.shape[0], -1), reset=reset, dtype=np.float32
+                self,
+                X.reshape(X.shape[0], -1),
+                reset=reset,
+                dtype=np.float32,
+                order="C",
             )
             if reset:
                 self.image_shape_ = shape
