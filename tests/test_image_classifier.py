@@ -1,5 +1,6 @@
 """Tests of sklearn_lt.classifiers.LongTailImageClassifier."""
 
+import copy
 import functools
 import os
 import pickle
@@ -280,12 +281,47 @@ def test_horizontal_flip_reaches_the_module(horizontal_flip):
     assert _module(clf).augmentation.horizontal_flip is horizontal_flip
 
 
+def _network_proba(clf, images, augmentation=None):
+    """Softmax of the trained network on ``images``, computed outside the estimator.
+
+    The standardization is applied by hand and the augmentation only when given;
+    the network runs in eval mode (batch-norm running statistics), in float64.
+    """
+    module = _module(clf)
+    network = copy.deepcopy(module.network).double().eval()
+    inputs = torch.as_tensor(images, dtype=torch.float32)
+    if augmentation is not None:
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            inputs = augmentation.train()(inputs)
+    inputs = (inputs.double() - module.mean.double()) / module.scale.double()
+    with torch.no_grad():
+        return torch.softmax(network(inputs), dim=1).numpy()
+
+
 def test_augmentation_is_not_used_for_prediction():
     X, y = _digits(60)
-    clf = LongTailImageClassifier(image_shape=(1, 8, 8), **FAST).fit(X, y)
-    assert isinstance(_module(clf).augmentation, RandomCropFlip)
-    # Prediction runs in eval mode: repeated calls agree exactly.
-    np.testing.assert_array_equal(clf.predict_proba(X), clf.predict_proba(X))
+    clf = LongTailImageClassifier(
+        image_shape=(1, 8, 8),
+        loss="ce",
+        crop_padding=2,
+        horizontal_flip=True,
+        lr=0.05,
+        lr_schedule="constant",
+        warmup_epochs=0,
+        **{**FAST, "max_epochs": 3},
+    ).fit(X, y)
+    augmentation = _module(clf).augmentation
+    assert isinstance(augmentation, RandomCropFlip)
+    images = X.reshape(-1, 1, 8, 8)
+    proba = clf.predict_proba(X)
+    # predict_proba is the network on the un-augmented images...
+    np.testing.assert_allclose(proba, _network_proba(clf, images), rtol=0, atol=1e-9)
+    # ... which differs from the network on augmented ones: the check is not void.
+    augmented = _network_proba(clf, images, copy.deepcopy(augmentation))
+    assert np.abs(augmented - proba).max() > 1e-3
+    # Repeated calls agree exactly: nothing random at prediction time.
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
 
 
 # --- normalization ----------------------------------------------------------------
@@ -349,12 +385,16 @@ def test_architecture_cnn_is_small_cnn():
 
 
 def test_resnet32_smoke():
-    # The default architecture: ResNet-32, 3 stages x 5 basic blocks.
+    # The papers' architecture: ResNet-32, 3 stages x 5 basic blocks.
     X, y = _random_images(24, (3, 8, 8), n_classes=4)
     clf = LongTailImageClassifier(
-        loss="ldam", reweight_schedule="drw", max_epochs=2, batch_size=8, random_state=0
+        architecture="resnet32",
+        loss="ldam",
+        reweight_schedule="drw",
+        max_epochs=2,
+        batch_size=8,
+        random_state=0,
     )
-    assert clf.architecture == "resnet32"
     clf.fit(X, y)
     network = _module(clf).network
     assert isinstance(network, CifarResNet)
@@ -568,3 +608,31 @@ def test_fashion_mnist_lt_cnn():
     proba = clf.predict_proba(data.X_test[test])
     _assert_probabilities(proba, 500, clf.classes_.size)
     assert np.isfinite(clf.history_[:, "train_loss"]).all()
+
+
+@pytest.mark.parametrize(
+    ("shape", "n_images", "expected"),
+    [
+        ((3, 32, 32), 10_000, CifarResNet),
+        ((3, 32, 32), 9_999, SmallCNN),
+        ((1, 28, 28), 20_000, SmallCNN),
+        ((1, 8, 8), 100, SmallCNN),
+    ],
+)
+def test_auto_architecture_follows_image_and_data_size(shape, n_images, expected):
+    clf = LongTailImageClassifier()
+    clf.image_shape_ = shape
+    clf.class_counts_ = np.array([n_images - n_images // 2, n_images // 2])
+    assert isinstance(clf._build_network(int(np.prod(shape)), 2, False), expected)
+
+
+@pytest.mark.parametrize(
+    ("shape", "flips"),
+    [((3, 32, 32), True), ((3, 16, 16), False), ((1, 32, 32), False)],
+)
+def test_auto_flips_only_large_colour_images(shape, flips):
+    clf = LongTailImageClassifier()
+    clf.image_shape_ = shape
+    assert clf._training_augmentation().horizontal_flip is flips
+    clf.set_params(horizontal_flip=True)
+    assert clf._training_augmentation().horizontal_flip is True

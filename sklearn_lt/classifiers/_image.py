@@ -13,6 +13,13 @@ from ._base import BaseLongTailClassifier
 
 __all__ = ["LongTailImageClassifier"]
 
+#: ``architecture="auto"`` picks ResNet-32 for images at least this large ...
+_RESNET_MIN_SIDE = 32
+#: ... when there are at least this many training images; the CNN otherwise.
+_RESNET_MIN_IMAGES = 10_000
+#: ``horizontal_flip="auto"`` flips colour images at least this large.
+_FLIP_MIN_SIDE = 32
+
 
 def _image_shape_for(n_features):
     """Guess ``(C, H, W)`` for flattened images: square gray, square RGB, or 1 x d.
@@ -53,11 +60,15 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         Logit-adjustment temperature (``"logit_adjusted"``, ``"vs"``).
     gamma : float or None, default=None
         Focal / VS exponent; ``None`` keeps the loss's default.
-    architecture : {"resnet32", "cnn"}, default="resnet32"
+    architecture : {"auto", "resnet32", "cnn"}, default="auto"
         ``"resnet32"``: 3 stages of 5 basic blocks with 16/32/64 channels and
         option-A shortcuts (He et al.; the papers' CIFAR network). ``"cnn"``: a
         small, fast CNN for small images (:class:`~sklearn_lt.modules.SmallCNN`).
-        LDAM gets a cosine head in both.
+        ``"auto"`` takes ResNet-32 for images of at least 32 x 32 pixels with
+        at least 10,000 training images (CIFAR-sized problems, where the papers
+        use it), and the CNN otherwise: on small images or few examples it is
+        as accurate or better and several times faster. LDAM gets a cosine
+        head in both.
     image_shape : tuple of int (C, H, W) or None, default=None
         Shape of one image when ``X`` is 2-D (flattened images, as
         ``load_digits`` or OpenML return them). ``None`` guesses: square
@@ -77,14 +88,20 @@ class LongTailImageClassifier(BaseLongTailClassifier):
     crop_padding : int or "auto", default="auto"
         Padding of the random crop; "auto" is ``round(min(H, W) / 8)``, at
         least 1 (4 for 32x32).
-    horizontal_flip : bool, default=True
-        Random left-right flips; turn off for digits and text.
+    horizontal_flip : bool or "auto", default="auto"
+        Random left-right flips. ``"auto"`` flips colour (3-channel) images of
+        at least 32 x 32 pixels, natural photographs as in CIFAR, and never
+        grayscale or small images, where mirroring can change the class (digits,
+        letters, symbols). Set ``True`` for mirror-invariant grayscale data.
     mixed_precision : bool, default=False
         bfloat16 autocast for the training forward pass on CUDA.
     channels_last : bool, default=True
         Channels-last memory layout on CUDA (faster convolutions).
-    max_epochs : int, default=30
-        Training epochs (the papers train 200).
+    max_epochs : int or "auto", default="auto"
+        Training epochs. ``"auto"`` trains about 4,000 optimizer steps, at
+        least 20 and at most 200 epochs
+        (:func:`~sklearn_lt.schedules.auto_epochs`); an integer is exactly that
+        many epochs (the papers train 200).
     batch_size : int, default=128
         Mini-batch size.
     optimizer : {"sgd", "adam", "adamw"}, default="sgd"
@@ -163,14 +180,14 @@ class LongTailImageClassifier(BaseLongTailClassifier):
 
     _parameter_constraints: dict = {
         **BaseLongTailClassifier._parameter_constraints,
-        "architecture": [StrOptions({"resnet32", "cnn"})],
+        "architecture": [StrOptions({"auto", "resnet32", "cnn"})],
         "image_shape": [tuple, list, None],
         "augment": ["boolean", StrOptions({"auto"})],
         "crop_padding": [
             Interval(Integral, 0, None, closed="left"),
             StrOptions({"auto"}),
         ],
-        "horizontal_flip": ["boolean"],
+        "horizontal_flip": ["boolean", StrOptions({"auto"})],
         "mixed_precision": ["boolean"],
         "channels_last": ["boolean"],
     }
@@ -186,16 +203,16 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         scale=30.0,
         tau=1.0,
         gamma=None,
-        architecture="resnet32",
+        architecture="auto",
         image_shape=None,
         module=None,
         module_params=None,
         augment="auto",
         crop_padding="auto",
-        horizontal_flip=True,
+        horizontal_flip="auto",
         mixed_precision=False,
         channels_last=True,
-        max_epochs=30,
+        max_epochs="auto",
         batch_size=128,
         optimizer="sgd",
         lr=0.1,
@@ -329,7 +346,11 @@ class LongTailImageClassifier(BaseLongTailClassifier):
             if self.crop_padding == "auto"
             else self.crop_padding
         )
-        return RandomCropFlip(padding, self.horizontal_flip)
+        flip = self.horizontal_flip
+        if flip == "auto":
+            channels, height, width = self.image_shape_
+            flip = channels == 3 and min(height, width) >= _FLIP_MIN_SIDE
+        return RandomCropFlip(padding, flip)
 
     def _network_options(self):
         return {
@@ -339,6 +360,14 @@ class LongTailImageClassifier(BaseLongTailClassifier):
 
     def _build_network(self, n_features, n_classes, cosine_head):
         in_channels = self.image_shape_[0]
-        if self.architecture == "resnet32":
+        if self._architecture() == "resnet32":
             return resnet32(n_classes, in_channels, cosine_head)
         return SmallCNN(n_classes, in_channels, cosine_head=cosine_head)
+
+    def _architecture(self):
+        if self.architecture != "auto":
+            return self.architecture
+        _, height, width = self.image_shape_
+        large = min(height, width) >= _RESNET_MIN_SIDE
+        many = self.class_counts_.sum() >= _RESNET_MIN_IMAGES
+        return "resnet32" if large and many else "cnn"

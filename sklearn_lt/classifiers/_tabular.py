@@ -55,8 +55,12 @@ class LongTailClassifier(BaseLongTailClassifier):
         ``head`` lets the sigmoid losses set its bias and ``tau_norm`` rescale it.
     module_params : dict, default=None
         Keyword arguments of ``module``.
-    max_epochs : int, default=30
-        Training epochs.
+    max_epochs : int or "auto", default="auto"
+        Training epochs. ``"auto"`` trains about 4,000 optimizer steps, at
+        least 20 and at most 200 epochs
+        (:func:`~sklearn_lt.schedules.auto_epochs`): small data sets get enough
+        updates and large ones no more than 20 passes. An integer is exactly
+        that many epochs.
     batch_size : int, default=128
         Mini-batch size.
     optimizer : {"sgd", "adam", "adamw"}, default="sgd"
@@ -206,7 +210,7 @@ class LongTailClassifier(BaseLongTailClassifier):
         hidden_layer_sizes=(256, 256),
         module=None,
         module_params=None,
-        max_epochs=30,
+        max_epochs="auto",
         batch_size=128,
         optimizer="sgd",
         lr=0.05,
