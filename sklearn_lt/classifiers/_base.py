@@ -70,7 +70,10 @@ _OPTIMIZERS = {
     "adamw": torch.optim.AdamW,
 }
 _LOSS_HYPERPARAMETERS = ("max_margin", "scale", "tau", "gamma")
-_PREDICT_BATCH_SIZE = 8192
+#: Prediction batches hold at most this many input values (float64 on CPU:
+#: 64 MiB of inputs; hidden activations scale with it) and at most 8192 rows.
+_PREDICT_BATCH_VALUES = 2**23
+_PREDICT_BATCH_ROWS = 8192
 _STATISTICS_CHUNK_ROWS = 65536
 
 
@@ -181,7 +184,10 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "gamma": [Interval(Real, 0, None, closed="left"), None],
         "module": [type, callable, None],
         "module_params": [dict, None],
-        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "max_epochs": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "optimizer": [StrOptions(set(_OPTIMIZERS))],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -279,6 +285,15 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         mean, scale = _moments(X, axis=(0,))
         scale[~(scale > 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
         return mean.astype(np.float32), scale.astype(np.float32)
+
+    def _prediction_batch_rows(self):
+        """Rows per prediction batch: bounded memory whatever the number of rows."""
+        return int(
+            min(
+                _PREDICT_BATCH_ROWS,
+                max(1, _PREDICT_BATCH_VALUES // self.n_features_in_),
+            )
+        )
 
     def _training_augmentation(self):
         """A module applied to training batches only, or ``None``."""
@@ -724,10 +739,9 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         outputs = []
         try:
             with torch.inference_mode():
-                for start in range(0, X.shape[0], _PREDICT_BATCH_SIZE):
-                    batch = _as_tensor(
-                        X[start : start + _PREDICT_BATCH_SIZE], device
-                    ).to(dtype)
+                rows = self._prediction_batch_rows()
+                for start in range(0, X.shape[0], rows):
+                    batch = _as_tensor(X[start : start + rows], device).to(dtype)
                     outputs.append(module(batch).to(torch.float64).cpu())
         finally:
             if hook is not None:

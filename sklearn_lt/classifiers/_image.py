@@ -352,6 +352,12 @@ class LongTailImageClassifier(BaseLongTailClassifier):
             flip = channels == 3 and min(height, width) >= _FLIP_MIN_SIDE
         return RandomCropFlip(padding, flip)
 
+    def _prediction_batch_rows(self):
+        # Convolutional activations are tens of channels per pixel: batches of
+        # about 2**17 pixels keep prediction memory in the hundreds of MiB.
+        _, height, width = self.image_shape_
+        return int(min(1024, max(1, 2**17 // (height * width))))
+
     def _network_options(self):
         return {
             "mixed_precision": self.mixed_precision,
