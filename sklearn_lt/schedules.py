@@ -22,6 +22,7 @@ from skorch.callbacks import Callback
 __all__ = [
     "REWEIGHT_SCHEDULES",
     "Rebalancing",
+    "RestartedSchedule",
     "WarmupCosineDecay",
     "WarmupStepDecay",
     "auto_epochs",
@@ -289,3 +290,40 @@ class WarmupCosineDecay:
         span = max(self.max_epochs - self.warmup_epochs, 1)
         progress = (epoch - self.warmup_epochs) / span
         return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+class RestartedSchedule:
+    """A learning-rate multiplier started again at ``first_epoch`` (warm restart).
+
+    Epochs before ``first_epoch`` keep ``before``; from it on, epoch ``e`` gets
+    ``schedule(e - first_epoch)``. The classifiers use it when ``warm_start``
+    continues a fitted model: the new epochs run a whole cycle of the
+    schedule (without warm-up) instead of staying at the end of the old one,
+    where a cosine schedule is at zero.
+
+    Parameters
+    ----------
+    schedule : callable
+        Multiplier of the new cycle, e.g. :class:`WarmupCosineDecay`.
+    first_epoch : int
+        0-based epoch at which the new cycle starts.
+    before : callable or None, default=None
+        Multiplier of the earlier epochs (``None``: 1).
+
+    Examples
+    --------
+    >>> from sklearn_lt.schedules import RestartedSchedule, WarmupCosineDecay
+    >>> schedule = RestartedSchedule(WarmupCosineDecay(4), first_epoch=10)
+    >>> [round(schedule(e), 3) for e in (10, 11, 13)]
+    [1.0, 0.854, 0.146]
+    """
+
+    def __init__(self, schedule, first_epoch, before=None):
+        self.schedule = schedule
+        self.first_epoch = int(first_epoch)
+        self.before = before
+
+    def __call__(self, epoch):
+        if epoch >= self.first_epoch:
+            return self.schedule(epoch - self.first_epoch)
+        return 1.0 if self.before is None else self.before(epoch)

@@ -4,8 +4,11 @@ import copy
 import pickle
 import warnings
 
+import accelerate
 import numpy as np
+import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from imblearn.over_sampling import SMOTE
@@ -87,16 +90,21 @@ def _fit_posthoc_model():
 
 
 def _hand_logits(clf, X, normalize_head=None):
-    """Logits of ``clf.net_.module_`` in float64, computed outside the estimator."""
-    module = copy.deepcopy(clf.net_.module_).double().eval()
+    """Logits of ``clf.net_.module_`` computed outside the estimator (float64 out).
+
+    The network runs in float32, as in the estimator, but on one batch of all
+    rows rather than the estimator's fixed-shape batches: the kernels may
+    differ, so comparisons with the estimator use a float32 tolerance (1e-6).
+    """
+    module = copy.deepcopy(clf.net_.module_).eval()
     if normalize_head is not None:
         head = module.network.head
         with torch.no_grad():
             head.weight /= head.weight.norm(dim=1, keepdim=True) ** normalize_head
             head.bias.zero_()  # the tau-normalized classifier has no bias
-    inputs = torch.as_tensor(np.asarray(X, dtype=np.float32)).double()
+    inputs = torch.as_tensor(np.asarray(X, dtype=np.float32))
     with torch.no_grad():
-        return module(inputs).numpy()
+        return module(inputs).double().numpy()
 
 
 def _np_state_equal(a, b):
@@ -298,7 +306,6 @@ def test_fitted_attributes():
 
 
 def test_dataframe_input_sets_feature_names():
-    pd = pytest.importorskip("pandas")
     X, y = _data()
     frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
     clf = LongTailClassifier(**FAST).fit(frame, pd.Series(y, name="target"))
@@ -331,7 +338,6 @@ def _as_lists(X, y):
 
 
 def _as_pandas(X, y):
-    pd = pytest.importorskip("pandas")
     return pd.DataFrame(X), pd.Series(y)
 
 
@@ -444,8 +450,13 @@ def test_every_loss_and_schedule_fits(loss, schedule):
         ("focal", {"gamma": 2.5}),
         ("sigmoid_focal", {"gamma": 2.5}),
     ],
-    ids=["logit_adjusted-tau", "vs-tau-gamma", "ldam-margin-scale", "focal-gamma",
-         "sigmoid_focal-gamma"],
+    ids=[
+        "logit_adjusted-tau",
+        "vs-tau-gamma",
+        "ldam-margin-scale",
+        "focal-gamma",
+        "sigmoid_focal-gamma",
+    ],
 )
 def test_loss_hyperparameters_reach_the_loss(loss, params):
     """The estimator's tau, scale, gamma and max_margin are the loss's, not defaults.
@@ -501,7 +512,8 @@ def test_ldam_predict_proba_uses_the_trained_scale():
     proba = clf.predict_proba(X)
     assert proba.max(axis=1).mean() > 0.9
     expected = softmax(clf.scale * _hand_logits(clf, X), axis=1)
-    np.testing.assert_allclose(proba, expected, rtol=1e-9, atol=1e-12)
+    # float32 kernels of two batch shapes, amplified by the scale of 30.
+    np.testing.assert_allclose(proba, expected, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("n_classes", [2, 3, 5])
@@ -857,7 +869,7 @@ def test_posthoc_tau_without_refitting():
     by_hand = log_softmax(_hand_logits(clf, X), axis=1) - 1.0 * log_prior
     np.testing.assert_array_equal(adjusted, clf.classes_[by_hand.argmax(axis=1)])
     np.testing.assert_allclose(
-        clf.predict_proba(X), softmax(by_hand, axis=1), atol=1e-9
+        clf.predict_proba(X), softmax(by_hand, axis=1), atol=1e-6
     )
     # The adjustment favors rare classes.
     rare = clf.class_counts_.argmin()
@@ -876,7 +888,7 @@ def test_tau_norm_matches_normalized_head():
     by_hand = _hand_logits(clf, X, normalize_head=1.0)
     np.testing.assert_array_equal(normalized, clf.classes_[by_hand.argmax(axis=1)])
     np.testing.assert_allclose(
-        clf.predict_proba(X), softmax(by_hand, axis=1), atol=1e-9
+        clf.predict_proba(X), softmax(by_hand, axis=1), atol=1e-6
     )
     # Prediction-time only: the trained weights are unchanged.
     torch.testing.assert_close(
@@ -1263,13 +1275,12 @@ def test_predict_errors():
 
 
 def test_sparse_input_is_rejected():
-    sparse = pytest.importorskip("scipy.sparse")
     X, y = _data()
     with pytest.raises((TypeError, ValueError), match=r"[Ss]parse"):
-        LongTailClassifier(**FAST).fit(sparse.csr_matrix(X), y)
+        LongTailClassifier(**FAST).fit(sp.csr_matrix(X), y)
     clf = LongTailClassifier(**FAST).fit(X, y)
     with pytest.raises((TypeError, ValueError), match=r"[Ss]parse"):
-        clf.predict(sparse.csr_matrix(X))
+        clf.predict(sp.csr_matrix(X))
 
 
 @pytest.mark.parametrize(
@@ -1530,7 +1541,6 @@ def test_silent_by_default(capsys):
 
 
 def test_progress_bar(capsys):
-    pytest.importorskip("tqdm")
     X, y = _data()
     clf = LongTailClassifier(progress_bar=True, **FAST).fit(X, y)
     assert len(clf.history_) == 3
@@ -1559,7 +1569,6 @@ def test_warm_start_uses_the_class_counts_of_each_fit():
 
 
 def test_accelerator_trains_through_accelerate(tmp_path):
-    accelerate = pytest.importorskip("accelerate")
     from sklearn_lt import load_model, save_model
     from sklearn_lt._training import AcceleratedLongTailNet
 

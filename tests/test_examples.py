@@ -4,7 +4,10 @@ import os
 import runpy
 from pathlib import Path
 
+import matplotlib
+import pandas  # noqa: F401 (the examples use it)
 import pytest
+import threadpoolctl
 
 EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("plot_*.py"))
 
@@ -15,9 +18,6 @@ def test_examples_are_found():
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.stem)
 def test_example_runs(path, monkeypatch, capsys):
-    matplotlib = pytest.importorskip("matplotlib")
-    pytest.importorskip("pandas")
-    threadpoolctl = pytest.importorskip("threadpoolctl")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

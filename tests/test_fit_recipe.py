@@ -73,8 +73,31 @@ def test_warmup_takes_at_most_a_quarter_of_training():
 )
 def test_short_step_schedules_still_warm_up_and_decay(max_epochs, expected):
     X, y = _data()
-    clf = LongTailClassifier(max_epochs=max_epochs, lr=0.1, **SMALL).fit(X, y)
+    clf = LongTailClassifier(
+        max_epochs=max_epochs, lr=0.1, lr_schedule="step", **SMALL
+    ).fit(X, y)
     np.testing.assert_allclose(clf.history_[:, "lr"], 0.1 * np.array(expected))
+
+
+def test_short_cosine_schedule_warms_up_then_decays():
+    X, y = _data()
+    clf = LongTailClassifier(max_epochs=4, lr=0.1, **SMALL).fit(X, y)
+    assert clf.lr_schedule == "cosine"
+    lr = clf.history_[:, "lr"]
+    # 1 warm-up epoch (a quarter of 4), then the full rate, decaying.
+    assert lr[0] == pytest.approx(0.1) and lr[1] == pytest.approx(0.1)
+    assert np.all(np.diff(lr[1:]) < 0) and lr[-1] > 0
+
+
+def test_warm_start_runs_a_new_cycle_of_the_schedule():
+    X, y = _data()
+    clf = LongTailClassifier(max_epochs=4, lr=0.1, warm_start=True, **SMALL)
+    clf.fit(X, y).set_params(max_epochs=3).fit(X, y)
+    lr = clf.history_[:, "lr"]
+    assert len(lr) == 7
+    # The cosine ended below the full rate; the warm fit starts over at it.
+    assert lr[3] < 0.05
+    np.testing.assert_allclose(lr[4:], [0.1, 0.075, 0.025])
 
 
 def test_step_milestones_stay_inside_training():
@@ -91,6 +114,7 @@ def test_early_stopping_waits_for_the_deferred_phase_and_the_last_decay():
     clf = LongTailClassifier(
         loss="ldam",
         reweight_schedule="drw",
+        lr_schedule="step",
         max_epochs=40,
         validation_fraction=0.3,
         n_iter_no_change=2,
@@ -152,6 +176,27 @@ def test_class_counts_are_weighted_by_sample_weight():
     np.testing.assert_allclose(
         clf.net_.criterion_.log_prior.numpy(), log_prior, rtol=1e-6
     )
+
+
+def test_input_statistics_are_weighted_like_repeated_rows():
+    X, y = _data()
+    weights = np.arange(80) % 3  # 0, 1 and 2 copies
+    weighted = LongTailClassifier(max_epochs=1, **SMALL).fit(X, y, weights)
+    X_rep, y_rep = np.repeat(X, weights, axis=0), np.repeat(y, weights)
+    repeated = LongTailClassifier(max_epochs=1, **SMALL).fit(X_rep, y_rep)
+    for name in ("mean", "scale"):
+        np.testing.assert_allclose(
+            getattr(weighted.net_.module_, name).numpy(),
+            getattr(repeated.net_.module_, name).numpy(),
+            rtol=1e-6,
+        )
+    np.testing.assert_allclose(weighted.class_counts_, repeated.class_counts_)
+
+
+def test_all_zero_sample_weight_is_refused():
+    X, y = _data()
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        LongTailClassifier(max_epochs=1).fit(X, y, np.zeros(len(y)))
 
 
 def test_counts_and_statistics_come_from_the_training_rows_only():

@@ -110,7 +110,7 @@ def balanced_softmax_ref(z, y, counts):
     return ce_ref(z + torch.log(counts_tensor(counts, z)), y)
 
 
-def vs_ref(z, y, counts, gamma=0.3, tau=1.0):
+def vs_ref(z, y, counts, gamma=0.05, tau=1.0):
     n = counts_tensor(counts, z)
     delta = (n / n.max()) ** gamma
     return ce_ref(delta * z + tau * torch.log(n / n.sum()), y)

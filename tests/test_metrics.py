@@ -4,6 +4,7 @@ import math
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -74,7 +75,6 @@ def test_shot_accuracy_count_formats_agree():
     got = shot_accuracy(Y_TRUE, Y_PRED, class_counts=array[::-1], labels=labels)
     assert got == expected
     # A Series is read by its index, whatever its order.
-    pd = pytest.importorskip("pandas")
     value_counts = pd.Series(Y_TRAIN).value_counts().sample(frac=1, random_state=0)
     assert shot_accuracy(Y_TRUE, Y_PRED, class_counts=value_counts) == expected
 
@@ -355,7 +355,6 @@ def test_report_quantile_and_absent_class():
 
 
 def test_report_converts_to_dataframe():
-    pd = pytest.importorskip("pandas")
     report = long_tail_report(R_TRUE, R_PRED, y_train=R_TRAIN, output_dict=True)
     frame = pd.DataFrame(report).T
     assert list(frame.index) == [

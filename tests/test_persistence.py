@@ -188,6 +188,43 @@ def test_loaded_estimator_continues_with_warm_start(cls_params, tmp_path):
     assert np.isfinite(loaded.predict_proba(X)).all()
 
 
+def test_round_trip_keeps_the_optimizer_momentum(tmp_path):
+    X, y = _data()
+    params = {
+        **TABULAR,
+        "loss": "ce",
+        "optimizer": "sgd",
+        "lr": 0.1,
+        "momentum": 0.9,
+        "lr_schedule": "constant",
+        "warmup_epochs": 0,
+        "max_epochs": 3,
+    }
+    clf = LongTailClassifier(**params).fit(X, y)
+    loaded = _round_trip(clf, tmp_path)
+    # The SGD momentum buffers come back with the network, parameter by parameter.
+    original_parameters = list(clf.net_.module_.parameters())
+    loaded_parameters = list(loaded.net_.module_.parameters())
+    for p_original, p_loaded in zip(
+        original_parameters, loaded_parameters, strict=True
+    ):
+        original_state = clf.net_.optimizer_.state[p_original]
+        loaded_state = loaded.net_.optimizer_.state[p_loaded]
+        assert "momentum_buffer" in loaded_state, "the momentum was not restored"
+        assert torch.equal(
+            loaded_state["momentum_buffer"], original_state["momentum_buffer"]
+        )
+        assert not torch.equal(
+            original_state["momentum_buffer"], torch.zeros_like(p_original)
+        )
+    # So continuing the loaded model trains exactly as continuing the original.
+    for estimator in (clf, loaded):
+        estimator.set_params(warm_start=True, max_epochs=2).fit(X, y)
+    np.testing.assert_allclose(
+        loaded.predict_proba(X), clf.predict_proba(X), rtol=0, atol=1e-7
+    )
+
+
 def test_model_saved_with_a_cuda_device_parameter_loads_on_cpu(tmp_path):
     X, y = _data()
     clf = LongTailClassifier(**TABULAR).fit(X, y)

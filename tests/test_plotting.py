@@ -2,18 +2,19 @@
 
 import sys
 
+import matplotlib
 import numpy as np
 import pytest
+import skorch
 
-matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-from sklearn.datasets import make_classification  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.metrics import recall_score  # noqa: E402
+import matplotlib.pyplot as plt
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import recall_score
 
-from sklearn_lt.plotting import ClassAccuracyDisplay, TrainingCurvesDisplay  # noqa: E402
+from sklearn_lt.plotting import ClassAccuracyDisplay, TrainingCurvesDisplay
 
 # Unsorted on purpose: head to tail is c1 (500), c3 (150), c0 (100), c5 (50),
 # c2 (20), c6 (19), c4 (5).
@@ -409,7 +410,6 @@ def test_step_decay_lr_on_log_scale():
 
 
 def test_skorch_history_and_given_axes():
-    skorch = pytest.importorskip("skorch")
     history = skorch.History()
     for row in _history(n_epochs=5, start=3):
         history.new_epoch()

@@ -161,6 +161,29 @@ def test_auto_tau_improves_balanced_accuracy(long_tailed):
     )
 
 
+def test_auto_tau_picks_the_best_scoring_tau_when_it_is_not_one(long_tailed):
+    # A classifier trained with balanced class weights already predicts for
+    # balanced error: adjusting it again over-corrects, so tau = 0 is clearly
+    # best and tau = 1 (the tie-break target) clearly worse.
+    X_train, _, y_train, _ = long_tailed
+    grid = [0.0, 0.5, 1.0, 1.5, 2.0]
+    tuned = LogitAdjustedClassifier(
+        LogisticRegression(class_weight="balanced"),
+        tau="auto",
+        tau_grid=grid,
+        cv=3,
+        random_state=0,
+    ).fit(X_train, y_train)
+    mean = tuned.cv_results_["mean_test_score"]
+    best = int(np.argmax(mean))
+    assert np.sum(mean == mean[best]) == 1
+    assert mean[grid.index(1.0)] < mean[best] - 0.05
+    assert tuned.tau_ == grid[best] == 0.0
+    assert tuned.best_score_ == mean[best]
+    # Scores fall as tau grows away from the best value.
+    assert np.all(np.diff(mean) < 0)
+
+
 def test_auto_tau_ties_go_to_one():
     # Separable classes: every tau of the grid scores 1.0.
     X = np.array([[-3.0], [-2.0], [-2.5], [-3.5], [2.0], [3.0], [2.5], [3.5]])

@@ -26,7 +26,6 @@ from sklearn.model_selection import GridSearchCV
 from skorch.callbacks import Callback
 from torch import nn
 
-import sklearn_lt.classifiers._base as classifiers_module
 from sklearn_lt import LongTailClassifier, LongTailImageClassifier
 from sklearn_lt._training import NonFiniteLossError, TrainingInterruptedWarning
 from sklearn_lt.losses import LOSSES, loss_parameters, make_loss
@@ -147,10 +146,15 @@ def test_bad_prediction_data_raises_a_clear_error(kind):
 def test_a_class_with_a_single_example_fits_and_predicts(kind):
     X, y = _data()
     y[7] = 9  # class 9 has one example (taken from class 1)
-    for params in ({}, {"validation_fraction": 0.25}):
+    # With a validation split, the counts are those of the training rows; the
+    # singleton stays in training.
+    for params, counts in (
+        ({}, [20, 19, 20, 1]),
+        ({"validation_fraction": 0.25}, [15, 14, 15, 1]),
+    ):
         clf = _make(kind, **params).fit(X, y)
         np.testing.assert_array_equal(clf.classes_, [0, 1, 2, 9])
-        np.testing.assert_array_equal(clf.class_counts_, [20, 19, 20, 1])
+        np.testing.assert_array_equal(clf.class_counts_, counts)
         proba = clf.predict_proba(X)
         assert np.isfinite(proba).all()
         np.testing.assert_allclose(proba.sum(axis=1), 1.0)
@@ -534,12 +538,15 @@ def test_divergence_in_the_last_update_is_not_a_silent_nan_model():
         random_state=0,
         device="cpu",
     )
-    try:
+    # The epoch's loss was finite, so only the check of the weights catches it:
+    # a clear error, and no fitted (NaN) model left behind.
+    with pytest.raises(
+        NonFiniteLossError, match=r"weights became non-finite in epoch 1\b"
+    ):
         clf.fit(X * 1e30, y)
-    except NonFiniteLossError:
-        return  # the right outcome: a clear error
-    assert _all_finite(clf.net_.module_), "fit returned a network with NaN/inf weights"
-    assert np.isfinite(clf.predict_proba(X * 1e30)).all()
+    assert not hasattr(clf, "net_")
+    with pytest.raises(NotFittedError):
+        clf.predict_proba(X * 1e30)
 
 
 @pytest.mark.parametrize("warm", [False, True])
@@ -557,14 +564,20 @@ def test_a_failed_fit_leaves_no_nan_model_behind(warm):
     )
     if warm:
         clf.fit(X, y)
+        before = clf.predict_proba(X)
         clf.net_.module_.network.after = 0  # the next fit diverges
     with pytest.raises(NonFiniteLossError):
         clf.fit(X, y)
-    try:
-        proba = clf.predict_proba(X)
-    except NotFittedError:
+    if not warm:
+        # A failed cold fit leaves the estimator unfitted.
+        assert not hasattr(clf, "net_")
+        with pytest.raises(NotFittedError):
+            clf.predict_proba(X)
         return
-    assert np.isfinite(proba).all(), "predict_proba returns NaN after a failed fit"
+    # A failed warm fit returns to the model it started from.
+    assert len(clf.history_) == 2
+    assert _all_finite(clf.net_.module_)
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
 
 
 @pytest.mark.parametrize(
@@ -594,12 +607,11 @@ def test_a_class_with_zero_sample_weight_gives_finite_predictions(params):
 def test_all_zero_sample_weights_do_not_give_nan():
     X, y = _data(n_features=4)
     clf = _make("tabular")
-    try:
+    # Rejected with a clear error before training (scikit-learn's sample_weight
+    # validation, from scikit-learn 1.9 on).
+    with pytest.raises(ValueError, match="at least one non-zero"):
         clf.fit(X, y, sample_weight=np.zeros(60))
-    except ValueError as exc:  # rejecting all-zero weights is fine, if said clearly
-        assert "weight" in str(exc)
-        return
-    assert np.isfinite(clf.predict_proba(X)).all()
+    assert not hasattr(clf, "net_")
 
 
 # =====================================================================================
@@ -635,9 +647,24 @@ def test_grid_search_results_do_not_depend_on_n_jobs():
         return GridSearchCV(estimator, grid, cv=2, n_jobs=n_jobs).fit(X, y)
 
     serial, parallel = search(1), search(2)
-    np.testing.assert_array_equal(
-        serial.cv_results_["mean_test_score"], parallel.cv_results_["mean_test_score"]
-    )
+    # The serial fits run in this process, with one torch thread (conftest.py);
+    # the loky workers are other processes, whose float32 kernels may block
+    # and reduce differently (thread count, instruction set dispatch). Their
+    # weights then agree to round-off rather than bit for bit, and a test
+    # example lying on a decision boundary could flip. Allow at most one
+    # flipped prediction per test fold: an accuracy difference of at most
+    # 1 / fold size in each split. Seeding that depended on the process would
+    # change the models, and many predictions, not one.
+    fold_size = X.shape[0] // 2
+    for k in range(2):
+        np.testing.assert_allclose(
+            serial.cv_results_[f"split{k}_test_score"],
+            parallel.cv_results_[f"split{k}_test_score"],
+            rtol=0,
+            atol=1 / fold_size + 1e-12,
+        )
+    assert serial.best_params_ == parallel.best_params_
+    # Both searches refit the best candidate here, in this process: same model.
     np.testing.assert_array_equal(
         serial.best_estimator_.predict_proba(X),
         parallel.best_estimator_.predict_proba(X),
@@ -688,7 +715,9 @@ def test_warm_start_continues_with_the_same_optimizer():
     assert clf.net_.optimizer_ is optimizer
     assert len(clf.history_) == 6
     assert clf.history_[:, "epoch"] == [1, 2, 3, 4, 5, 6]
-    # The momentum buffers carried on (they changed, they were not reset).
+    # The momentum buffers were updated. (That they carried on rather than
+    # restarting from zero is checked exactly in test_classifiers.py,
+    # test_warm_start_continues_the_optimizer_momentum.)
     for group in optimizer.param_groups:
         for p in group["params"]:
             assert not torch.equal(
@@ -848,13 +877,10 @@ def test_train_and_validation_sets_share_one_copy_of_X(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("kind", "n_rows", "batch_size"),
-    [("tabular", 20000, None), ("image", 3000, 1024)],
+    ("kind", "n_rows"),
+    [("tabular", 20000), ("image", 3000), ("tabular", 5)],
 )
-def test_prediction_runs_in_batches(kind, n_rows, batch_size, monkeypatch):
-    if batch_size is not None:
-        monkeypatch.setattr(classifiers_module, "_PREDICT_BATCH_SIZE", batch_size)
-    limit = classifiers_module._PREDICT_BATCH_SIZE
+def test_prediction_runs_in_batches(kind, n_rows, monkeypatch):
     X, y = _data(n_features=16)
     clf = _make(kind).fit(X, y)
     seen = []
@@ -869,6 +895,9 @@ def test_prediction_runs_in_batches(kind, n_rows, batch_size, monkeypatch):
     X_large = np.random.RandomState(1).normal(size=(n_rows, 16))
     proba = clf.predict_proba(X_large)
     assert proba.shape == (n_rows, 3)
-    assert sum(seen) == n_rows
-    assert max(seen) <= limit
+    # Every batch has the same shape (the last one padded): bounded memory, and
+    # a row's output does not depend on the rows predicted with it.
+    limit = clf._prediction_batch_rows()
+    assert set(seen) == {limit}
     assert len(seen) == math.ceil(n_rows / limit)
+    np.testing.assert_array_equal(clf.predict_proba(X_large[-3:]), proba[-3:])

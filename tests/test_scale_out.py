@@ -7,19 +7,21 @@ interface, the same code path as a multi-machine cluster reached with
 ``Client("tcp://scheduler:8786")``.
 """
 
+import json
 import os
+import socket
+import subprocess
 import sys
 
+import accelerate  # noqa: F401 (the data-parallel script imports it)
+import distributed
+import joblib
 import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
 
 from sklearn_lt import LongTailClassifier
 from sklearn_lt.datasets import make_long_tailed_classification
-
-distributed = pytest.importorskip("distributed")
-pytest.importorskip("dask")
-joblib = pytest.importorskip("joblib")
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +55,20 @@ def data():
 
 
 def _estimator(**params):
+    # Every training parameter is set: the tests do not depend on the defaults.
     return LongTailClassifier(
-        hidden_layer_sizes=(32,), max_epochs=5, random_state=0, device="cpu", **params
+        hidden_layer_sizes=(32,),
+        max_epochs=5,
+        batch_size=32,
+        optimizer="sgd",
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=2e-4,
+        lr_schedule="constant",
+        warmup_epochs=0,
+        random_state=0,
+        device="cpu",
+        **params,
     )
 
 
@@ -99,7 +113,11 @@ def test_cross_validate_on_dask(client, data):
             n_jobs=-1,
         )
     assert results["test_balanced_accuracy"].shape == (3,)
-    assert np.all(results["test_balanced_accuracy"] > 0.25)
+    # Chance is 0.25 for 4 classes. These models reach 0.58 to 0.65 per fold
+    # (0.47 to 0.69 over random_state 0..3, mean 0.55 to 0.61): well above
+    # chance, so the models trained on the workers really learnt.
+    assert np.all(results["test_balanced_accuracy"] > 0.45)
+    assert results["test_balanced_accuracy"].mean() > 0.5
     # Fitted estimators come back from the workers and predict here.
     for estimator in results["estimator"]:
         assert estimator.class_counts_.sum() > 0
@@ -156,18 +174,12 @@ with open(sys.argv[1] + f"/rank{accelerator.process_index}.json", "w") as f:
 
 
 def _free_port():
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
 def test_accelerate_data_parallel_on_two_cpu_processes(tmp_path):
-    import json
-    import subprocess
-
-    pytest.importorskip("accelerate")
     script = tmp_path / "train.py"
     script.write_text(_DDP_SCRIPT)
     command = [

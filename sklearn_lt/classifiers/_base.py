@@ -54,6 +54,7 @@ from ..samplers import (
 from ..schedules import (
     REWEIGHT_SCHEDULES,
     Rebalancing,
+    RestartedSchedule,
     WarmupCosineDecay,
     WarmupStepDecay,
     auto_epochs,
@@ -70,10 +71,10 @@ _OPTIMIZERS = {
     "adamw": torch.optim.AdamW,
 }
 _LOSS_HYPERPARAMETERS = ("max_margin", "scale", "tau", "gamma")
-#: Prediction batches hold at most this many input values (float64 on CPU:
-#: 64 MiB of inputs; hidden activations scale with it) and at most 8192 rows.
-_PREDICT_BATCH_VALUES = 2**23
-_PREDICT_BATCH_ROWS = 8192
+#: Prediction batches (one fixed shape, see ``_outputs``) hold about this many
+#: input values, with at least 16 and at most 1024 rows.
+_PREDICT_BATCH_VALUES = 2**18
+_PREDICT_BATCH_ROWS = (16, 1024)
 _STATISTICS_CHUNK_ROWS = 65536
 
 
@@ -143,26 +144,37 @@ def _class_counts(y_encoded, sample_weight, n_classes):
     return np.bincount(y_encoded, weights=sample_weight, minlength=n_classes)
 
 
-def _moments(X, axis):
+def _moments(X, axis, sample_weight=None):
     """Mean and standard deviation over ``axis``, in float64, without a copy of X.
 
     Sums are accumulated in float64 over chunks of rows, so the temporary
-    memory is one chunk, whatever the size of ``X``.
+    memory is one chunk, whatever the size of ``X``. With ``sample_weight``,
+    the moments are weighted (a weight of k counts as k copies of the row).
     """
     n_rows = X.shape[0]
-    count = n_rows * int(np.prod([X.shape[a] for a in axis if a != 0]))
-    total = 0.0
-    for start in range(0, n_rows, _STATISTICS_CHUNK_ROWS):
-        total = total + X[start : start + _STATISTICS_CHUNK_ROWS].sum(
-            axis=axis, dtype=np.float64
-        )
-    mean = total / count
-    squares = 0.0
+    per_row = int(np.prod([X.shape[a] for a in axis if a != 0]))
+    weights = np.ones(n_rows) if sample_weight is None else sample_weight
+    shape = (-1,) + (1,) * (X.ndim - 1)
+    chunks = range(0, n_rows, _STATISTICS_CHUNK_ROWS)
+
+    def weighted_sum(values, start):
+        w = weights[start : start + _STATISTICS_CHUNK_ROWS].reshape(shape)
+        return (values * w).sum(axis=axis, dtype=np.float64)
+
+    total_weight = float(np.sum(weights, dtype=np.float64)) * per_row
+    total = sum(
+        weighted_sum(X[start : start + _STATISTICS_CHUNK_ROWS], start)
+        for start in chunks
+    )
+    mean = total / total_weight
     shaped_mean = np.expand_dims(mean, axis)
-    for start in range(0, n_rows, _STATISTICS_CHUNK_ROWS):
-        centred = X[start : start + _STATISTICS_CHUNK_ROWS] - shaped_mean
-        squares = squares + np.square(centred).sum(axis=axis)
-    return mean, np.sqrt(squares / count)
+    squares = sum(
+        weighted_sum(
+            np.square(X[start : start + _STATISTICS_CHUNK_ROWS] - shaped_mean), start
+        )
+        for start in chunks
+    )
+    return mean, np.sqrt(squares / total_weight)
 
 
 class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
@@ -280,20 +292,24 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             self, X, reset=reset, dtype=np.float32, order="C", ensure_min_samples=1
         )
 
-    def _input_statistics(self, X):
-        """Mean and scale that standardize the network input, or ``(None, None)``."""
-        mean, scale = _moments(X, axis=(0,))
+    def _input_statistics(self, X, sample_weight=None):
+        """Mean and scale that standardize the network input, or ``(None, None)``.
+
+        Per feature for 2-D ``X``, per channel for images ``(N, C, H, W)``.
+        """
+        images = X.ndim == 4
+        mean, scale = _moments(X, (0, 2, 3) if images else (0,), sample_weight)
         scale[~(scale > 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
-        return mean.astype(np.float32), scale.astype(np.float32)
+        shape = (1, -1, 1, 1) if images else (-1,)
+        return (
+            mean.astype(np.float32).reshape(shape),
+            scale.astype(np.float32).reshape(shape),
+        )
 
     def _prediction_batch_rows(self):
         """Rows per prediction batch: bounded memory whatever the number of rows."""
-        return int(
-            min(
-                _PREDICT_BATCH_ROWS,
-                max(1, _PREDICT_BATCH_VALUES // self.n_features_in_),
-            )
-        )
+        low, high = _PREDICT_BATCH_ROWS
+        return int(min(high, max(low, _PREDICT_BATCH_VALUES // self.n_features_in_)))
 
     def _training_augmentation(self):
         """A module applied to training batches only, or ``None``."""
@@ -344,6 +360,11 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float32, ensure_non_negative=True
             )
+            if not sample_weight.any():
+                raise ValueError(
+                    "sample_weight must have at least one non-zero weight; all "
+                    "weights are zero, so there is nothing to learn from."
+                )
         # A fit that fails with a non-finite loss must not leave a NaN model:
         # a warm fit returns to the model it started from, a cold one to unfitted.
         fitted_before = copy.deepcopy(self._fitted_attributes()) if warm else {}
@@ -396,8 +417,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             if warm:
                 self._continue_training(train_data, valid_data, int(seeds[2]))
             else:
-                X_train = X if train_index is None else X[train_index]
-                self._start_training(X_train, train_data, valid_data, int(seeds[2]))
+                self._start_training(X, train_data, valid_data, int(seeds[2]))
         self.history_ = self.net_.history
 
     def _holdout(self, y_encoded, random_state):
@@ -463,7 +483,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 "loss, or loss='ce' with posthoc_tau."
             )
 
-    def _make_module(self, X, n_features, criterion):
+    def _make_module(self, X, n_features, criterion, sample_weight=None):
         n_classes = self.classes_.size
         cosine_head = bool(getattr(criterion, "cosine_head", False))
         if self.module is None:
@@ -503,7 +523,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             if getattr(head, "bias", None) is not None:
                 with torch.no_grad():
                     head.bias.fill_(-np.log(n_classes - 1))
-        mean, scale = self._input_statistics(X)
+        mean, scale = self._input_statistics(X, sample_weight)
         as_tensor = lambda a: None if a is None else torch.as_tensor(a)  # noqa: E731
         return Standardized(
             network,
@@ -573,14 +593,18 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         if self.verbose:
             print(message)
 
-    def _lr_callback(self):
-        warmup = warmup_length(self.max_epochs_, self.warmup_epochs)
+    def _lr_multiplier(self, warmup):
+        """The learning-rate shape over ``max_epochs_`` epochs."""
         if self.lr_schedule == "step":
-            multiplier = WarmupStepDecay.for_training(self.max_epochs_, warmup)
-        elif self.lr_schedule == "cosine":
-            multiplier = WarmupCosineDecay(self.max_epochs_, warmup)
-        else:
-            multiplier = WarmupStepDecay(warmup)
+            return WarmupStepDecay.for_training(self.max_epochs_, warmup)
+        if self.lr_schedule == "cosine":
+            return WarmupCosineDecay(self.max_epochs_, warmup)
+        return WarmupStepDecay(warmup)
+
+    def _lr_callback(self):
+        multiplier = self._lr_multiplier(
+            warmup_length(self.max_epochs_, self.warmup_epochs)
+        )
         return LRScheduler(
             policy=torch.optim.lr_scheduler.LambdaLR,
             lr_lambda=multiplier,
@@ -596,14 +620,14 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             params["param_groups"] = [("network.head.bias", {"weight_decay": 0.0})]
         return {f"optimizer__{key}": value for key, value in params.items()}
 
-    def _new_net(self, X):
+    def _new_net(self, X, sample_weight=None):
         """Build (but do not train) the skorch net for data shaped like ``X``.
 
         Needs the fitted ``classes_``, ``class_counts_``, ``n_features_in_`` and
         ``device_``; ``X`` provides the input statistics and shape.
         """
         criterion = self._make_criterion()
-        module = self._make_module(X, self.n_features_in_, criterion)
+        module = self._make_module(X, self.n_features_in_, criterion, sample_weight)
         if getattr(module, "channels_last", False) and self.device_.type == "cuda":
             module = module.to(memory_format=torch.channels_last)
         # Replaced by a sampler over the training targets in every fit.
@@ -644,7 +668,12 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         )
 
     def _start_training(self, X, train_data, valid_data, sampler_seed):
-        self.net_ = self._new_net(X)
+        # Input statistics from the training rows (with their weights) only.
+        rows = slice(None) if train_data.rows is None else train_data.rows.cpu().numpy()
+        weights = train_data.sample_weight
+        self.net_ = self._new_net(
+            X[rows], None if weights is None else weights.cpu().numpy()
+        )
         self._train(train_data, valid_data, sampler_seed, partial=False)
 
     def _continue_training(self, train_data, valid_data, sampler_seed):
@@ -664,6 +693,14 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 self.class_counts_, self.beta
             )
             rebalancing.initialize()
+        # A new cycle of the learning-rate shape over the new epochs (no
+        # warm-up): the old one has ended (a cosine schedule at zero).
+        lr_schedule = dict(net.callbacks_)["lr_schedule"]
+        lr_schedule.lr_lambda = RestartedSchedule(
+            self._lr_multiplier(warmup=0),
+            first_epoch=len(net.history),
+            before=lr_schedule.lr_lambda,
+        )
         self._train(train_data, valid_data, sampler_seed, partial=True)
 
     def _train(self, train_data, valid_data, sampler_seed, partial):
@@ -716,33 +753,32 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             return tensor.device
         return torch.device("cpu")
 
-    def _inference_module(self):
-        """A network for prediction, and its device: float64 on CPU.
+    def _outputs(self, X):
+        """Raw network outputs for ``X`` as a float64 tensor (computed in float32).
 
-        On CPU, float32 matrix kernels change with the batch shape, so a row's
-        output would depend on the other rows predicted with it; a float64 copy
-        makes predictions independent of batching. GPUs keep the float32 network.
+        The trained float32 network runs on batches of one fixed shape: the
+        last batch is padded with zero rows. Matrix and convolution kernels are
+        chosen by shape, so with one shape a row's output does not depend on
+        the rows predicted with it (scikit-learn's subset- and order-invariance
+        checks in ``test_common.py``), and memory is bounded by the batch,
+        whatever the number of rows.
         """
         module = self.net_.module_
         device = self._module_device()
-        if device.type == "cpu":
-            module = copy.deepcopy(module).double()
-        return module, device
-
-    def _outputs(self, X):
-        """Raw network outputs for ``X``, computed in batches, as a float64 tensor."""
-        module, device = self._inference_module()
-        dtype = torch.float64 if device.type == "cpu" else torch.float32
         was_training = module.training
         module.eval()
         hook = tau_normalize_head(module, self.tau_norm) if self.tau_norm else None
+        rows = self._prediction_batch_rows()
         outputs = []
         try:
             with torch.inference_mode():
-                rows = self._prediction_batch_rows()
                 for start in range(0, X.shape[0], rows):
-                    batch = _as_tensor(X[start : start + rows], device).to(dtype)
-                    outputs.append(module(batch).to(torch.float64).cpu())
+                    batch = _as_tensor(X[start : start + rows], device)
+                    n_rows = batch.shape[0]
+                    if n_rows < rows:
+                        padding = batch.new_zeros((rows - n_rows, *batch.shape[1:]))
+                        batch = torch.cat([batch, padding])
+                    outputs.append(module(batch)[:n_rows].to(torch.float64).cpu())
         finally:
             if hook is not None:
                 hook.remove()

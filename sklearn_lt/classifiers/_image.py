@@ -112,7 +112,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         SGD momentum.
     weight_decay : float, default=2e-4
         L2 penalty.
-    lr_schedule : {"step", "cosine", "constant"}, default="step"
+    lr_schedule : {"cosine", "step", "constant"}, default="cosine"
         Shape after warm-up; see :class:`LongTailClassifier`.
     warmup_epochs : int, default=5
         Epochs of linear learning-rate warm-up.
@@ -218,7 +218,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         lr=0.1,
         momentum=0.9,
         weight_decay=2e-4,
-        lr_schedule="step",
+        lr_schedule="cosine",
         warmup_epochs=5,
         validation_fraction=None,
         n_iter_no_change=10,
@@ -327,13 +327,6 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         self.image_shape_ = shape
         return shape
 
-    def _input_statistics(self, X):
-        mean = X.mean(axis=(0, 2, 3), dtype=np.float64)
-        scale = X.std(axis=(0, 2, 3), dtype=np.float64)
-        scale[~(scale > 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
-        as_channels = lambda v: v.astype(np.float32).reshape(1, -1, 1, 1)  # noqa: E731
-        return as_channels(mean), as_channels(scale)
-
     def _training_augmentation(self):
         _, height, width = self.image_shape_
         if self.augment == "auto":
@@ -354,9 +347,10 @@ class LongTailImageClassifier(BaseLongTailClassifier):
 
     def _prediction_batch_rows(self):
         # Convolutional activations are tens of channels per pixel: batches of
-        # about 2**17 pixels keep prediction memory in the hundreds of MiB.
+        # about 2**17 pixels (128 images of 32 x 32) keep prediction memory in
+        # the tens of MiB.
         _, height, width = self.image_shape_
-        return int(min(1024, max(1, 2**17 // (height * width))))
+        return int(min(512, max(16, 2**17 // (height * width))))
 
     def _network_options(self):
         return {
