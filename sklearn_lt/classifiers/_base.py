@@ -185,6 +185,9 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     Not meant to be instantiated directly.
     """
 
+    #: Optimizer steps of ``max_epochs="auto"`` (see ``schedules.auto_epochs``).
+    _auto_steps = 4000
+
     _parameter_constraints: dict = {
         "loss": [StrOptions(set(LOSSES)), type],
         "reweight_schedule": [StrOptions(set(REWEIGHT_SCHEDULES)), None],
@@ -404,7 +407,11 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             self.classes_.size,
         )
         self.max_epochs_ = (
-            auto_epochs(y_encoded[train_rows].shape[0], self.batch_size)
+            auto_epochs(
+                y_encoded[train_rows].shape[0],
+                self.batch_size,
+                target_steps=self._auto_steps,
+            )
             if self.max_epochs == "auto"
             else int(self.max_epochs)
         )

@@ -98,7 +98,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
     channels_last : bool, default=True
         Channels-last memory layout on CUDA (faster convolutions).
     max_epochs : int or "auto", default="auto"
-        Training epochs. ``"auto"`` trains about 4,000 optimizer steps, at
+        Training epochs. ``"auto"`` trains about 2,000 optimizer steps, at
         least 20 and at most 200 epochs
         (:func:`~sklearn_lt.schedules.auto_epochs`); an integer is exactly that
         many epochs (the papers train 200).
@@ -177,6 +177,10 @@ class LongTailImageClassifier(BaseLongTailClassifier):
     >>> clf.predict(data.X_test[:3]).shape
     (3,)
     """
+
+    # A convolutional step costs 10-50 MLP steps; on Fashion-MNIST-LT, 4,000
+    # steps gained 0.2 points over 2,000 for twice the time (docs/benchmarks.md).
+    _auto_steps = 2000
 
     _parameter_constraints: dict = {
         **BaseLongTailClassifier._parameter_constraints,
