@@ -37,7 +37,6 @@ def _ratio(text):
 
 def _build_parser():
     from . import __version__
-    from .demo import DATASETS
 
     parser = argparse.ArgumentParser(
         prog="sklearn-lt",
@@ -50,6 +49,13 @@ def _build_parser():
         "--version", action="version", version=f"sklearn_lt {__version__}"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_demo_command(commands)
+    return parser
+
+
+def _add_demo_command(commands):
+    """The ``demo`` subcommand and its options."""
+    from .demo import DATASETS
 
     demo = commands.add_parser(
         "demo",
@@ -137,7 +143,6 @@ def _build_parser():
         "as more and robust on a busy machine (default: 1)",
     )
     demo.set_defaults(handler=_demo)
-    return parser
 
 
 def _demo(args):

@@ -156,9 +156,9 @@ def _format_table(rows, group_names):
 
 
 def _describe_groups(class_counts, group_names):
-    from .metrics import _assign_groups
+    from ._shot_groups import assign_groups
 
-    group_of = _assign_groups(class_counts, groups="quantile", many=100, few=20)
+    group_of = assign_groups(class_counts, groups="quantile", many=100, few=20)
     parts = []
     for name in group_names:
         members = np.flatnonzero(group_of == name)

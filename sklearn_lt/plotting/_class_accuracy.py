@@ -1,33 +1,44 @@
-"""Plots for long-tailed classification, in scikit-learn's Display style.
-
-:class:`ClassAccuracyDisplay` shows the accuracy (recall) of every class against
-its number of training examples, head to tail, with the shot groups marked; it
-overlays several models on one axes for comparison. :class:`TrainingCurvesDisplay`
-shows the loss, the validation balanced accuracy and the learning rate of each
-epoch of a skorch training run, with the epoch where re-balancing starts (the
-switch of deferred re-weighting or re-sampling).
-
-matplotlib is an optional dependency (``pip install matplotlib``), imported
-only when a figure is drawn.
-"""
+"""Per-class accuracy against training count, head to tail, with shot groups."""
 
 import math
-import weakref
 from collections.abc import Mapping
 
 import numpy as np
 from sklearn.utils._optional_dependencies import check_matplotlib_support
-from sklearn.utils.validation import column_or_1d
 
-from .metrics import _GROUP_NAMES, _assign_groups, _check_group_params, _class_table
+from .._shot_groups import (
+    GROUP_NAMES,
+    assign_groups,
+    check_group_params,
+    class_table,
+    counts_by_label,
+    fitted_class_counts,
+    with_unseen_labels,
+)
 
-__all__ = ["ClassAccuracyDisplay", "TrainingCurvesDisplay"]
+__all__ = ["ClassAccuracyDisplay"]
 
-# What the first ClassAccuracyDisplay drawn on an axes set up there (class order,
-# count axis, group artists), so that later displays overlay on the same classes.
-_ACCURACY_AXES = weakref.WeakKeyDictionary()
+# The classes' layout on an axes is reached from the axes through this attribute,
+# as pandas reaches a secondary y-axis through ``ax.right_ax``.
+_LAYOUT_ATTRIBUTE = "_sklearn_lt_class_layout"
 
-_REBALANCING_LABEL = "re-balancing starts (DRW/DRS)"
+
+class _ClassLayout:
+    """What the first display drawn on an axes set up, shared by its overlays.
+
+    The class order (``position``), the counts axes and line and the group
+    lines are drawn once; ``bar_sets``, ``handles`` and ``n_models`` grow with
+    each display drawn on the axes.
+    """
+
+    def __init__(self, position, ax_counts, counts_line, group_lines):
+        self.position = position
+        self.ax_counts = ax_counts
+        self.counts_line = counts_line
+        self.group_lines = group_lines
+        self.bar_sets = []
+        self.handles = []
+        self.n_models = 0
 
 
 def _as_1d(name, values):
@@ -187,7 +198,7 @@ class ClassAccuracyDisplay:
         names = [str(label) for label in labels.tolist()]
         if len(set(names)) != n_classes:
             raise ValueError("display_labels contains duplicates.")
-        _check_group_params(self.groups, self.many, self.few)
+        check_group_params(self.groups, self.many, self.few)
         return accuracy, counts, names
 
     def plot(self, ax=None, *, name=None, kind=None, max_xticklabels=None):
@@ -230,23 +241,25 @@ class ClassAccuracyDisplay:
             fig, ax = plt.subplots(layout="constrained")
         else:
             fig = ax.figure
-        layout = _ACCURACY_AXES.get(ax)
+        layout = getattr(ax, _LAYOUT_ATTRIBUTE, None)
         if layout is None:
             layout = self._draw_classes(ax, counts, names, max_xticklabels)
+            setattr(ax, _LAYOUT_ATTRIBUTE, layout)
         else:
-            missing = set(names) ^ set(layout["position"])
+            missing = set(names) ^ set(layout.position)
             if missing:
                 raise ValueError(
                     "The classes differ from those of the display already on ax: "
                     f"{sorted(missing)!r} are not in both."
                 )
+        self._layout = layout
 
-        position = np.array([layout["position"][n] for n in names], dtype=float)
+        position = np.array([layout.position[n] for n in names], dtype=float)
         order = np.argsort(position, kind="stable")
         x, heights = position[order], accuracy[order]
         if kind is None:
-            kind = "bar" if layout["n_models"] == 0 else "line"
-        color = f"C{layout['n_models'] % 10}"
+            kind = "bar" if layout.n_models == 0 else "line"
+        color = f"C{layout.n_models % 10}"
         label = "accuracy" if name is None else str(name)
         if not np.all(np.isnan(heights)):
             label += f" (balanced acc. {np.nanmean(heights):.2f})"
@@ -256,8 +269,8 @@ class ClassAccuracyDisplay:
             self.bars_ = ax.bar(
                 x, heights, width=0.8, color=color, alpha=0.8, label=label, zorder=2
             )
-            layout["bar_sets"].append(self.bars_)
-            _place_bar_sets(layout["bar_sets"], x)
+            layout.bar_sets.append(self.bars_)
+            _place_bar_sets(layout.bar_sets, x)
         else:
             self.line_ = ax.plot(
                 x,
@@ -269,9 +282,9 @@ class ClassAccuracyDisplay:
                 label=label,
                 zorder=3,
             )[0]
-        layout["n_models"] += 1
-        layout["handles"].append(self.line_ if self.bars_ is None else self.bars_)
-        handles = [*layout["handles"], layout["counts_line"]]
+        layout.n_models += 1
+        layout.handles.append(self.line_ if self.bars_ is None else self.bars_)
+        handles = [*layout.handles, layout.counts_line]
         # Above the axes: inside, it would hide bars or the group names.
         ax.legend(
             handles=handles,
@@ -284,9 +297,9 @@ class ClassAccuracyDisplay:
         )
 
         self.ax_ = ax
-        self.ax_counts_ = layout["ax_counts"]
-        self.counts_line_ = layout["counts_line"]
-        self.group_lines_ = layout["group_lines"]
+        self.ax_counts_ = layout.ax_counts
+        self.counts_line_ = layout.counts_line
+        self.group_lines_ = layout.group_lines
         self.figure_ = fig
         return self
 
@@ -312,12 +325,12 @@ class ClassAccuracyDisplay:
         ax.set_zorder(ax_counts.get_zorder() + 1)
         ax.patch.set_visible(False)
 
-        group_of = _assign_groups(
+        group_of = assign_groups(
             sorted_counts, groups=self.groups, many=self.many, few=self.few
         )
         group_lines = []
         start = 0
-        names_of_groups = [g for g in _GROUP_NAMES[self.groups] if g in group_of]
+        names_of_groups = [g for g in GROUP_NAMES[self.groups] if g in group_of]
         for i, group in enumerate(names_of_groups):
             size = int(np.sum(group_of == group))
             end = start + size
@@ -353,17 +366,12 @@ class ClassAccuracyDisplay:
         sorted_names = [names[i] for i in order]
         _set_class_ticks(ax, sorted_names, max_xticklabels)
 
-        layout = {
-            "position": {names[i]: k for k, i in enumerate(order)},
-            "ax_counts": ax_counts,
-            "counts_line": counts_line,
-            "group_lines": group_lines,
-            "bar_sets": [],
-            "handles": [],
-            "n_models": 0,
-        }
-        _ACCURACY_AXES[ax] = layout
-        return layout
+        return _ClassLayout(
+            position={names[i]: k for k, i in enumerate(order)},
+            ax_counts=ax_counts,
+            counts_line=counts_line,
+            group_lines=group_lines,
+        )
 
     @classmethod
     def from_estimator(
@@ -456,20 +464,13 @@ class ClassAccuracyDisplay:
         """
         check_matplotlib_support(f"{cls.__name__}.from_estimator")
         if y_train is None and class_counts is None:
-            counts = getattr(estimator, "class_counts_", None)
-            if counts is None:
+            class_counts = fitted_class_counts(estimator)
+            if class_counts is None:
                 raise ValueError(
                     f"{type(estimator).__name__} has no class_counts_ attribute "
                     "(training count of each class): pass y_train= (the training "
                     "labels) or class_counts=."
                 )
-            class_counts = dict(
-                zip(
-                    np.asarray(estimator.classes_).tolist(),
-                    np.asarray(counts).tolist(),
-                    strict=True,
-                )
-            )
         elif class_counts is not None and not isinstance(class_counts, Mapping):
             classes = np.asarray(estimator.classes_)
             counts = np.asarray(class_counts)
@@ -479,16 +480,14 @@ class ClassAccuracyDisplay:
                     f"{classes.shape[0]} classes; pass counts aligned with "
                     "estimator.classes_, or a dict."
                 )
-            class_counts = dict(zip(classes.tolist(), counts.tolist(), strict=True))
+            class_counts = counts_by_label(classes, counts)
         y_pred = estimator.predict(X)
         if name is None:
             name = type(estimator).__name__
         labels = getattr(estimator, "classes_", None)
         if labels is not None:
             # Also show test classes unseen in training (zero training examples).
-            known = set(np.asarray(labels).tolist())
-            extra = [c for c in np.unique(column_or_1d(y)).tolist() if c not in known]
-            labels = np.asarray([*np.asarray(labels).tolist(), *extra])
+            labels = with_unseen_labels(labels, y)
         return cls._from_labels(
             y,
             y_pred,
@@ -617,8 +616,8 @@ class ClassAccuracyDisplay:
                 "The plot needs the training count of each class: pass exactly one "
                 "of y_train (the training labels) and class_counts."
             )
-        _check_group_params(groups, many, few)
-        labels, train_counts, _, recall = _class_table(
+        check_group_params(groups, many, few)
+        labels, train_counts, _, recall = class_table(
             y_true, y_pred, class_counts=class_counts, y_train=y_train, labels=labels
         )
         disp = cls(
@@ -664,298 +663,3 @@ def _set_class_ticks(ax, names, max_xticklabels):
         labelrotation=0 if horizontal else 90,
         labelsize="medium" if len(shown) <= 12 else "small",
     )
-
-
-# --------------------------------------------------------------------------- #
-# Training curves
-# --------------------------------------------------------------------------- #
-
-
-def _history_rows(history):
-    """The epochs of a skorch History or a list of dicts, as a list of dicts."""
-    if isinstance(history, Mapping) or not hasattr(history, "__iter__"):
-        raise ValueError(
-            "history must be a skorch History or a list of dicts (one per epoch), "
-            f"got {type(history).__name__}."
-        )
-    rows = list(history)
-    if not rows:
-        raise ValueError("history is empty: the model was trained for no epoch.")
-    for row in rows:
-        if not isinstance(row, Mapping):
-            raise ValueError(
-                "history must be a list of dicts (one per epoch); got an element "
-                f"of type {type(row).__name__}."
-            )
-    if not any("train_loss" in row for row in rows):
-        raise ValueError("history has no 'train_loss' entry.")
-    return rows
-
-
-def _series(rows, key):
-    """Epochs and values of ``key``, over the epochs that recorded it."""
-    epochs, values = [], []
-    for i, row in enumerate(rows):
-        value = row.get(key)
-        if value is not None:
-            epochs.append(row.get("epoch", i + 1))
-            values.append(float(value))
-    return np.asarray(epochs, dtype=float), np.asarray(values, dtype=float)
-
-
-def _rebalancing_epoch(rows):
-    """First epoch whose ``rebalancing`` entry is true, or None."""
-    for i, row in enumerate(rows):
-        if bool(row.get("rebalancing", False)):
-            return row.get("epoch", i + 1)
-    return None
-
-
-class TrainingCurvesDisplay:
-    """Loss, validation balanced accuracy and learning rate per epoch.
-
-    The upper axes shows the train loss and, when a validation split was used,
-    the validation loss (left y-axis) and validation balanced accuracy (right
-    y-axis). A dashed vertical line marks the first epoch trained with class
-    re-balancing (the switch of deferred re-weighting or re-sampling, DRW/DRS),
-    where the loss usually jumps. A small lower axes shows the learning rate.
-
-    It is recommended to create a display with :meth:`from_estimator`. All
-    parameters are stored as attributes.
-
-    Parameters
-    ----------
-    history : skorch History or list of dict
-        One dict per epoch with ``"train_loss"`` and optionally ``"epoch"``
-        (1-based, default the position), ``"valid_loss"``,
-        ``"valid_balanced_accuracy"``, ``"lr"`` and ``"rebalancing"`` (bool,
-        true in the epochs trained with re-balancing). Missing entries are
-        skipped.
-
-    name : str, default=None
-        Name of the model, used as the title.
-
-    Attributes
-    ----------
-    train_loss_line_ : matplotlib Line2D
-        Train loss per epoch.
-
-    valid_loss_line_ : matplotlib Line2D or None
-        Validation loss per epoch, None without validation.
-
-    balanced_accuracy_line_ : matplotlib Line2D or None
-        Validation balanced accuracy per epoch, None without validation.
-
-    rebalancing_line_ : matplotlib Line2D or None
-        Vertical line at the first epoch with ``rebalancing`` true, None if
-        there is none.
-
-    lr_line_ : matplotlib Line2D or None
-        Learning rate per epoch, None if the history has no ``"lr"``.
-
-    ax_ : matplotlib Axes
-        Axes with the losses.
-
-    ax_accuracy_ : matplotlib Axes or None
-        Twin axes of ``ax_`` with the balanced accuracy.
-
-    ax_lr_ : matplotlib Axes or None
-        Axes with the learning rate, below ``ax_``.
-
-    figure_ : matplotlib Figure
-        Figure containing the plot.
-
-    See Also
-    --------
-    ClassAccuracyDisplay : Per-class accuracy of the trained model.
-    sklearn_lt.schedules.Rebalancing : The callback recording ``rebalancing``.
-
-    Notes
-    -----
-    The learning rate is drawn on a log scale when it spans more than a factor
-    of 10 and stays positive (step decay), on a linear scale otherwise (warm-up,
-    cosine decay to zero).
-
-    Examples
-    --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
-    >>> from sklearn_lt.plotting import TrainingCurvesDisplay
-    >>> history = [
-    ...     {"epoch": e, "train_loss": 2.0 / e, "valid_loss": 2.2 / e,
-    ...      "valid_balanced_accuracy": 0.2 + 0.1 * e, "lr": 0.1,
-    ...      "rebalancing": e >= 4}
-    ...     for e in range(1, 7)
-    ... ]
-    >>> disp = TrainingCurvesDisplay(history, name="LDAM-DRW").plot()
-    >>> disp.rebalancing_line_.get_xdata()[0]
-    4
-    >>> disp.valid_loss_line_.get_xydata()[:2].tolist()
-    [[1.0, 2.2], [2.0, 1.1]]
-    """
-
-    def __init__(self, history, *, name=None):
-        self.history = history
-        self.name = name
-
-    def plot(self, ax=None, *, name=None):
-        """Plot visualization.
-
-        Parameters
-        ----------
-        ax : matplotlib Axes, default=None
-            Axes for the losses. If None, a new figure is created with the
-            losses above and the learning rate below. Otherwise the learning
-            rate axes is carved out of the bottom of ``ax``.
-
-        name : str, default=None
-            Title; overrides the ``name`` attribute.
-
-        Returns
-        -------
-        display : TrainingCurvesDisplay
-            Object that stores computed values.
-        """
-        check_matplotlib_support(f"{type(self).__name__}.plot")
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import MaxNLocator
-
-        rows = _history_rows(self.history)
-        name = self.name if name is None else name
-        lr_epochs, lr = _series(rows, "lr")
-
-        if ax is None:
-            if lr.size:
-                fig, (ax, ax_lr) = plt.subplots(
-                    2,
-                    1,
-                    sharex=True,
-                    height_ratios=[3, 1],
-                    layout="constrained",
-                )
-            else:
-                fig, ax = plt.subplots(layout="constrained")
-                ax_lr = None
-        else:
-            fig = ax.figure
-            ax_lr = None
-            if lr.size:
-                from mpl_toolkits.axes_grid1 import make_axes_locatable
-
-                ax_lr = make_axes_locatable(ax).append_axes(
-                    "bottom", size="30%", pad=0.15, sharex=ax
-                )
-
-        epochs, train_loss = _series(rows, "train_loss")
-        (self.train_loss_line_,) = ax.plot(
-            epochs, train_loss, color="C0", label="train loss"
-        )
-        self.valid_loss_line_ = None
-        epochs, valid_loss = _series(rows, "valid_loss")
-        if valid_loss.size:
-            (self.valid_loss_line_,) = ax.plot(
-                epochs, valid_loss, color="C1", label="valid loss"
-            )
-        ax.set_ylabel("loss")
-        handles = ax.get_legend_handles_labels()[0]
-
-        self.ax_accuracy_ = self.balanced_accuracy_line_ = None
-        epochs, accuracy = _series(rows, "valid_balanced_accuracy")
-        if accuracy.size:
-            self.ax_accuracy_ = ax.twinx()
-            # A twin does not follow the divider that made room for ax_lr.
-            self.ax_accuracy_.set_axes_locator(ax.get_axes_locator())
-            (self.balanced_accuracy_line_,) = self.ax_accuracy_.plot(
-                epochs,
-                accuracy,
-                color="C2",
-                linestyle=":",
-                marker="." if accuracy.size <= 50 else None,
-                label="valid balanced accuracy",
-            )
-            self.ax_accuracy_.set_ylim(0, 1.02)
-            self.ax_accuracy_.set_ylabel("balanced accuracy")
-            handles.append(self.balanced_accuracy_line_)
-            ax.set_zorder(self.ax_accuracy_.get_zorder() + 1)
-            ax.patch.set_visible(False)
-
-        self.rebalancing_line_ = None
-        start = _rebalancing_epoch(rows)
-        if start is not None:
-            self.rebalancing_line_ = ax.axvline(
-                start, color="C3", linestyle="--", lw=1.2, label=_REBALANCING_LABEL
-            )
-            handles.append(self.rebalancing_line_)
-        ax.legend(handles=handles, loc="best", fontsize="small")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-
-        self.lr_line_ = None
-        if ax_lr is not None:
-            (self.lr_line_,) = ax_lr.plot(lr_epochs, lr, color="0.3")
-            if lr.min() > 0 and lr.max() / lr.min() > 10:
-                ax_lr.set_yscale("log")
-            if start is not None:
-                ax_lr.axvline(start, color="C3", linestyle="--", lw=1.2)
-            ax_lr.set_ylabel("lr")
-            ax_lr.set_xlabel("epoch")
-            ax.tick_params(axis="x", labelbottom=False)
-        else:
-            ax.set_xlabel("epoch")
-        if name is not None:
-            ax.set_title(str(name))
-
-        self.ax_ = ax
-        self.ax_lr_ = ax_lr
-        self.figure_ = fig
-        return self
-
-    @classmethod
-    def from_estimator(cls, estimator, *, ax=None, name=None):
-        """Plot the training curves of a fitted classifier.
-
-        Parameters
-        ----------
-        estimator : estimator instance
-            Fitted classifier with a ``history_`` attribute (sklearn_lt
-            classifiers), or a skorch net (``history``).
-
-        ax : matplotlib Axes, default=None
-            Axes for the losses; see :meth:`plot`.
-
-        name : str, default=None
-            Title. None uses the estimator's class name.
-
-        Returns
-        -------
-        display : TrainingCurvesDisplay
-
-        Examples
-        --------
-        >>> import matplotlib
-        >>> matplotlib.use("Agg")
-        >>> from sklearn.datasets import make_classification
-        >>> from sklearn_lt import LongTailClassifier
-        >>> from sklearn_lt.plotting import TrainingCurvesDisplay
-        >>> X, y = make_classification(n_samples=300, n_classes=3, n_informative=4,
-        ...                            weights=[0.7, 0.2, 0.1], random_state=0)
-        >>> clf = LongTailClassifier(loss="ldam", reweight_schedule="drw",
-        ...                          max_epochs=8, validation_fraction=0.2,
-        ...                          random_state=0).fit(X, y)
-        >>> disp = TrainingCurvesDisplay.from_estimator(clf, name="LDAM-DRW")
-        >>> len(disp.train_loss_line_.get_xdata())
-        8
-        >>> disp.rebalancing_line_.get_xdata()[0]
-        7
-        """
-        check_matplotlib_support(f"{cls.__name__}.from_estimator")
-        history = getattr(estimator, "history_", None)
-        if history is None:
-            history = getattr(estimator, "history", None)
-        if history is None:
-            raise ValueError(
-                f"{type(estimator).__name__} has no training history (history_): "
-                "pass a fitted sklearn_lt classifier or skorch net."
-            )
-        if name is None:
-            name = type(estimator).__name__
-        return cls(history, name=name).plot(ax=ax)
