@@ -13,7 +13,7 @@ provides them as ``scoring="balanced_accuracy"`` and ``scoring="f1_macro"``.
 
 from ._calibration import expected_calibration_error
 from ._report import long_tail_report
-from ._scorers import few_shot_accuracy_scorer, make_shot_scorer, tail_accuracy_scorer
+from ._scorers import make_shot_scorer
 from ._shot_accuracy import shot_accuracy
 
 __all__ = [
@@ -24,3 +24,9 @@ __all__ = [
     "shot_accuracy",
     "tail_accuracy_scorer",
 ]
+
+few_shot_accuracy_scorer = make_shot_scorer("few")
+"""Scorer of few-shot accuracy (classes with < 20 training examples)."""
+
+tail_accuracy_scorer = make_shot_scorer("tail")
+"""Scorer of tail accuracy (the third of the classes with fewest examples)."""

@@ -10,7 +10,7 @@ from .._shot_groups import (
 )
 from ._shot_accuracy import shot_accuracy
 
-__all__ = ["few_shot_accuracy_scorer", "make_shot_scorer", "tail_accuracy_scorer"]
+__all__ = ["make_shot_scorer"]
 
 _SCORER_GROUPS = {
     "many": "shots",
@@ -145,10 +145,3 @@ def make_shot_scorer(group="few", *, many=100, few=20):
         )
     check_group_params("shots", many, few)
     return _ShotScorer(group, many, few)
-
-
-few_shot_accuracy_scorer = make_shot_scorer("few")
-"""Scorer of few-shot accuracy (classes with < 20 training examples)."""
-
-tail_accuracy_scorer = make_shot_scorer("tail")
-"""Scorer of tail accuracy (the third of the classes with fewest examples)."""
