@@ -78,8 +78,8 @@ from sklearn_lt import (
     make_long_tailed_classification,
     shot_accuracy,
 )
+from sklearn_lt._device_data import stratified_holdout
 from sklearn_lt.posthoc import LogitAdjustedClassifier
-from sklearn_lt.samplers import stratified_holdout
 
 # --------------------------------------------------------------------------- #
 # Methods: one parameter setting each (the table of LongTailClassifier's Notes)

@@ -68,7 +68,7 @@ class TrainingInterruptedWarning(UserWarning):
 class LongTailNet(NeuralNet):
     """A skorch net whose targets may carry per-example weights.
 
-    Batches come from :class:`sklearn_lt.samplers.TensorBatchIterator`; a target is
+    Batches come from :class:`sklearn_lt._device_data.TensorBatchIterator`; a target is
     either the class-index tensor or the pair ``(classes, sample_weight)``, which is
     handed to the criterion's ``sample_weight`` argument.
 

@@ -110,9 +110,9 @@ def _estimator(model, data, epochs, seed, device, params, smote):
 
 def _resolve_device(device):
     # The estimators' own rule, so the demo reports the device they will use.
-    from .classifiers._base import _resolve_device as resolve
+    from ._device_data import resolve_device
 
-    return resolve(device)
+    return resolve_device(device)
 
 
 @contextlib.contextmanager

@@ -23,10 +23,10 @@ from sklearn.utils import check_random_state
 from torch import nn
 
 from sklearn_lt import LongTailClassifier, effective_number_weights
+from sklearn_lt._device_data import ClassWeightedSampler, stratified_holdout
 from sklearn_lt._training import LongTailNet, NonFiniteLossError
 from sklearn_lt.losses import LOSSES, CrossEntropyLoss, LDAMLoss, make_loss
 from sklearn_lt.modules import NormedLinear
-from sklearn_lt.samplers import ClassWeightedSampler, stratified_holdout
 from sklearn_lt.schedules import Rebalancing
 
 SCHEDULES = [None, "reweight", "resample", "drw", "drs"]

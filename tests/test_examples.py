@@ -40,7 +40,6 @@ MODULES = [
     "losses",
     "weights",
     "schedules",
-    "samplers",
     "modules",
     "augmentation",
     "datasets",

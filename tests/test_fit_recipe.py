@@ -12,9 +12,9 @@ from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 from sklearn_lt import LongTailClassifier
+from sklearn_lt._device_data import stratified_holdout
 from sklearn_lt._training import BalancedAccuracyScoring
 from sklearn_lt.modules import NormedLinear
-from sklearn_lt.samplers import stratified_holdout
 from sklearn_lt.schedules import WarmupStepDecay, auto_epochs, warmup_length
 
 SMALL = {"hidden_layer_sizes": (8,), "batch_size": 16, "random_state": 0}

@@ -27,10 +27,10 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from sklearn_lt import LongTailClassifier, LongTailImageClassifier
+from sklearn_lt._device_data import DeviceDataset, TensorBatchIterator
 from sklearn_lt._training import NonFiniteLossError, TrainingInterruptedWarning
 from sklearn_lt.losses import LOSSES, loss_parameters, make_loss
 from sklearn_lt.modules import Standardized
-from sklearn_lt.samplers import DeviceDataset, TensorBatchIterator
 from sklearn_lt.weights import effective_number_weights
 
 KINDS = ["tabular", "image"]

@@ -10,9 +10,13 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.history import History
 
+from sklearn_lt._device_data import (
+    ClassWeightedSampler,
+    DeviceDataset,
+    TensorBatchIterator,
+)
 from sklearn_lt.losses import CrossEntropyLoss, LDAMLoss
 from sklearn_lt.modules import MLP
-from sklearn_lt.samplers import ClassWeightedSampler, DeviceDataset, TensorBatchIterator
 from sklearn_lt.schedules import (
     REWEIGHT_SCHEDULES,
     Rebalancing,

@@ -12,6 +12,7 @@ from sklearn.metrics import balanced_accuracy_score
 from skorch.history import History
 from torch import nn
 
+from sklearn_lt._device_data import DeviceDataset, TensorBatchIterator
 from sklearn_lt._training import (
     BalancedAccuracyScoring,
     FiniteLossCheck,
@@ -19,7 +20,6 @@ from sklearn_lt._training import (
     NonFiniteLossError,
 )
 from sklearn_lt.losses import CrossEntropyLoss, FocalLoss
-from sklearn_lt.samplers import DeviceDataset, TensorBatchIterator
 
 
 def _initialized_net(criterion, n_features=3, n_classes=4):

@@ -33,6 +33,14 @@ from .._compat import (
     _fit_context,
     validate_data,
 )
+from .._device_data import (
+    ClassWeightedSampler,
+    DeviceDataset,
+    TensorBatchIterator,
+    as_tensor,
+    resolve_device,
+    stratified_holdout,
+)
 from .._training import (
     AcceleratedLongTailNet,
     BalancedAccuracyScoring,
@@ -45,12 +53,6 @@ from .._training import (
 )
 from ..losses import LOSSES, loss_parameters, make_loss
 from ..modules import NormedLinear, Standardized, tau_normalize_head
-from ..samplers import (
-    ClassWeightedSampler,
-    DeviceDataset,
-    TensorBatchIterator,
-    stratified_holdout,
-)
 from ..schedules import (
     REWEIGHT_SCHEDULES,
     Rebalancing,
@@ -78,24 +80,6 @@ _PREDICT_BATCH_ROWS = (16, 1024)
 _STATISTICS_CHUNK_ROWS = 65536
 
 
-def _resolve_device(device):
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"device must be 'auto' or a torch device such as 'cpu' or 'cuda:0'; "
-            f"got {device!r}."
-        ) from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested but CUDA is not available; use "
-            "device='auto' or 'cpu'."
-        )
-    return resolved
-
-
 def _accepts(callable_, name):
     try:
         parameters = inspect.signature(callable_).parameters
@@ -104,19 +88,6 @@ def _accepts(callable_, name):
     return name in parameters or any(
         p.kind is p.VAR_KEYWORD for p in parameters.values()
     )
-
-
-def _as_tensor(array, device):
-    """``torch.as_tensor`` without its warning for read-only arrays.
-
-    Read-only inputs are common (joblib memmaps in parallel searches); the
-    tensors made from them are only read.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="The given NumPy array is not writable"
-        )
-        return torch.as_tensor(array, device=device)
 
 
 def _discard(*args, **kwargs):
@@ -391,7 +362,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def _fit_encoded(self, X, encoder, y_encoded, sample_weight, warm):
         self.classes_ = encoder.classes_
         self.device_ = (
-            _resolve_device(self.device)
+            resolve_device(self.device)
             if self.accelerator is None
             else torch.device(self.accelerator.device)
         )
@@ -418,9 +389,10 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         fork_devices = [self.device_] if self.device_.type == "cuda" else []
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(int(seeds[0]))
-            train_data, valid_data = self._device_datasets(
-                X, y_encoded, sample_weight, train_index, valid_index
+            data = DeviceDataset.from_arrays(
+                X, y_encoded, sample_weight, device=self.device_
             )
+            train_data, valid_data = data.split(train_index, valid_index)
             if warm:
                 self._continue_training(train_data, valid_data, int(seeds[2]))
             else:
@@ -440,20 +412,6 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 "has a single example. Use validation_fraction=None."
             )
         return train_index, valid_index
-
-    def _device_datasets(self, X, y_encoded, sample_weight, train_index, valid_index):
-        features = _as_tensor(X, self.device_)
-        targets = torch.as_tensor(y_encoded, dtype=torch.int64, device=self.device_)
-        weights = (
-            None
-            if sample_weight is None
-            else torch.as_tensor(sample_weight, device=self.device_)
-        )
-        data = DeviceDataset(features, targets, weights)
-        if train_index is None:
-            return data, None
-        to_index = lambda rows: torch.as_tensor(rows, device=self.device_)  # noqa: E731
-        return data.subset(to_index(train_index)), data.subset(to_index(valid_index))
 
     def _loss_class(self):
         return LOSSES[self.loss] if isinstance(self.loss, str) else self.loss
@@ -531,11 +489,11 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 with torch.no_grad():
                     head.bias.fill_(-np.log(n_classes - 1))
         mean, scale = self._input_statistics(X, sample_weight)
-        as_tensor = lambda a: None if a is None else torch.as_tensor(a)  # noqa: E731
+        to_tensor = lambda a: None if a is None else torch.as_tensor(a)  # noqa: E731
         return Standardized(
             network,
-            as_tensor(mean),
-            as_tensor(scale),
+            to_tensor(mean),
+            to_tensor(scale),
             augmentation=self._training_augmentation(),
             **self._network_options(),
         )
@@ -780,7 +738,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         try:
             with torch.inference_mode():
                 for start in range(0, X.shape[0], rows):
-                    batch = _as_tensor(X[start : start + rows], device)
+                    batch = as_tensor(X[start : start + rows], device)
                     n_rows = batch.shape[0]
                     if n_rows < rows:
                         padding = batch.new_zeros((rows - n_rows, *batch.shape[1:]))

@@ -1,19 +1,77 @@
-"""Mini-batches drawn from tensors that already live on the training device.
+"""Training data held on the device: tensors, batches, sampling order, holdout.
 
-skorch's default path wraps arrays in a ``Dataset`` and a per-example
-``DataLoader`` that collates every batch in Python, which dominates the run time
-of small networks. Here the whole training set is moved to the device once and a
-batch is one index-select: :class:`TensorBatchIterator` slices
-:class:`DeviceDataset` tensors, and :class:`ClassWeightedSampler` decides the
-order (a permutation, or a class-balanced draw with :func:`torch.multinomial`
-computed on the device).
+Private machinery of the classifiers' ``fit``. skorch's default path wraps
+arrays in a ``Dataset`` and a per-example ``DataLoader`` that collates every
+batch in Python, which dominates the run time of small networks. Here the whole
+training set is moved to the device once and a batch is one index-select:
+:class:`TensorBatchIterator` slices :class:`DeviceDataset` tensors, and
+:class:`ClassWeightedSampler` decides the order (a permutation, or a
+class-balanced draw with :func:`torch.multinomial` computed on the device).
+:func:`stratified_holdout` splits off the validation rows, and
+:func:`resolve_device` and :func:`as_tensor` put data on the device.
 """
+
+import warnings
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["ClassWeightedSampler", "DeviceDataset", "TensorBatchIterator"]
+__all__ = [
+    "ClassWeightedSampler",
+    "DeviceDataset",
+    "TensorBatchIterator",
+    "as_tensor",
+    "resolve_device",
+    "stratified_holdout",
+]
+
+
+def resolve_device(device):
+    """The torch device of a ``device`` parameter: ``"auto"`` is CUDA when present.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"auto"``, or anything :class:`torch.device` accepts.
+
+    Returns
+    -------
+    device : torch.device
+
+    Raises
+    ------
+    ValueError
+        For a malformed device, or CUDA when it is not available.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device must be 'auto' or a torch device such as 'cpu' or 'cuda:0'; "
+            f"got {device!r}."
+        ) from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but CUDA is not available; use "
+            "device='auto' or 'cpu'."
+        )
+    return resolved
+
+
+def as_tensor(array, device):
+    """``torch.as_tensor`` without its warning for read-only arrays.
+
+    Read-only inputs are common (joblib memmaps in parallel searches); the
+    tensors made from them are only read.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="The given NumPy array is not writable"
+        )
+        return torch.as_tensor(array, device=device)
 
 
 class DeviceDataset(Dataset):
@@ -34,7 +92,7 @@ class DeviceDataset(Dataset):
     Examples
     --------
     >>> import torch
-    >>> from sklearn_lt.samplers import DeviceDataset
+    >>> from sklearn_lt._device_data import DeviceDataset
     >>> data = DeviceDataset(torch.zeros(4, 2), torch.tensor([0, 1, 1, 0]))
     >>> len(data), len(data.subset(torch.tensor([0, 2])))
     (4, 2)
@@ -78,6 +136,31 @@ class DeviceDataset(Dataset):
         weight = None if self.sample_weight is None else self.sample_weight[index]
         return DeviceDataset(self.X, self.y[index], weight, rows=rows)
 
+    def split(self, train_index, valid_index):
+        """Training and validation subsets from row-index arrays.
+
+        ``train_index=None`` keeps every example for training, without a
+        validation set: ``(self, None)``.
+        """
+        if train_index is None:
+            return self, None
+        device = self.y.device
+        return (
+            self.subset(torch.as_tensor(train_index, device=device)),
+            self.subset(torch.as_tensor(valid_index, device=device)),
+        )
+
+    @classmethod
+    def from_arrays(cls, X, y, sample_weight=None, *, device):
+        """Move arrays to ``device`` once: inputs, int64 targets, weights."""
+        return cls(
+            as_tensor(X, device),
+            torch.as_tensor(y, dtype=torch.int64, device=device),
+            None
+            if sample_weight is None
+            else torch.as_tensor(sample_weight, device=device),
+        )
+
 
 class ClassWeightedSampler:
     """Order in which training examples are visited in one epoch.
@@ -100,7 +183,7 @@ class ClassWeightedSampler:
     Examples
     --------
     >>> import torch
-    >>> from sklearn_lt.samplers import ClassWeightedSampler
+    >>> from sklearn_lt._device_data import ClassWeightedSampler
     >>> sampler = ClassWeightedSampler(torch.tensor([0, 0, 0, 1]), seed=0)
     >>> sorted(sampler.epoch_indices().tolist())
     [0, 1, 2, 3]
@@ -176,7 +259,7 @@ class TensorBatchIterator:
     Examples
     --------
     >>> import torch
-    >>> from sklearn_lt.samplers import DeviceDataset, TensorBatchIterator
+    >>> from sklearn_lt._device_data import DeviceDataset, TensorBatchIterator
     >>> data = DeviceDataset(torch.arange(10.0).reshape(5, 2), torch.arange(5))
     >>> [len(X) for X, y in TensorBatchIterator(data, batch_size=2)]
     [2, 2, 1]
@@ -249,7 +332,7 @@ def stratified_holdout(y, fraction, random_state):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_lt.samplers import stratified_holdout
+    >>> from sklearn_lt._device_data import stratified_holdout
     >>> y = np.array([0] * 8 + [1] * 2 + [2])
     >>> train, valid = stratified_holdout(y, 0.25, np.random.RandomState(0))
     >>> np.bincount(y[valid], minlength=3).tolist()

@@ -1,4 +1,4 @@
-"""Tests of sklearn_lt.samplers."""
+"""Tests of sklearn_lt._device_data."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sklearn_lt.samplers import (
+from sklearn_lt._device_data import (
     ClassWeightedSampler,
     DeviceDataset,
     TensorBatchIterator,
