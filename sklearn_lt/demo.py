@@ -50,7 +50,7 @@ _GROUPS_NOTE = (
 
 
 def _load(dataset, imbalance_ratio, seed, data_home, quick):
-    from .datasets import load_digits_lt, load_fashion_mnist_lt
+    from .datasets import load_digits_lt, load_fashion_mnist_lt, make_long_tailed
 
     if dataset == "digits":
         data = load_digits_lt(imbalance_ratio=imbalance_ratio, random_state=seed)
@@ -62,15 +62,13 @@ def _load(dataset, imbalance_ratio, seed, data_home, quick):
         description = "Fashion-MNIST-LT (28x28 images)"
         if quick:
             # A balanced subset of the 10,000 test images: 200 per class.
-            rng = np.random.RandomState(seed)
-            keep = np.concatenate(
-                [
-                    rng.choice(np.flatnonzero(data.y_test == c), 200, replace=False)
-                    for c in np.unique(data.y_test)
-                ]
+            data.X_test, data.y_test = make_long_tailed(
+                data.X_test,
+                data.y_test,
+                imbalance_ratio=1,
+                n_max=200,
+                random_state=seed,
             )
-            keep.sort()
-            data.X_test, data.y_test = data.X_test[keep], data.y_test[keep]
     return data, description
 
 

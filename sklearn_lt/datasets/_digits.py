@@ -4,8 +4,9 @@ import numbers
 
 import numpy as np
 from sklearn.datasets import load_digits
-from sklearn.utils import Bunch, check_random_state, check_scalar
+from sklearn.utils import check_random_state, check_scalar
 
+from ._bunch import _split_bunch
 from ._long_tailed import _smallest_keys_per_class, make_long_tailed
 
 __all__ = ["load_digits_lt"]
@@ -148,23 +149,23 @@ def load_digits_lt(
         random_state=rng,
     )
     X_test, y_test = X[test_mask], y[test_mask]
-    if return_X_y:
-        return X_train, X_test, y_train, y_test
-    class_counts = np.bincount(y_train, minlength=len(digits.target_names))
-    descr = _DIGITS_LT_DESCR.format(
-        n_test_per_class=n_test_per_class,
-        profile=profile,
-        imbalance_ratio=imbalance_ratio,
-        n_max=int(class_counts.max()),
-        class_counts=class_counts.tolist(),
-    )
-    return Bunch(
-        X_train=X_train,
-        y_train=y_train,
-        X_test=X_test,
-        y_test=y_test,
-        class_counts=class_counts,
+
+    def describe(class_counts):
+        return _DIGITS_LT_DESCR.format(
+            n_test_per_class=n_test_per_class,
+            profile=profile,
+            imbalance_ratio=imbalance_ratio,
+            n_max=int(class_counts.max()),
+            class_counts=class_counts.tolist(),
+        )
+
+    return _split_bunch(
+        X_train,
+        X_test,
+        y_train,
+        y_test,
         target_names=digits.target_names,
         image_shape=(1, 8, 8),
-        DESCR=descr,
+        describe=describe,
+        return_X_y=return_X_y,
     )

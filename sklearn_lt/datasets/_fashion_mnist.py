@@ -4,8 +4,8 @@ import os
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils import Bunch
 
+from ._bunch import _split_bunch
 from ._idx import read_idx
 from ._long_tailed import make_long_tailed
 
@@ -177,18 +177,15 @@ def load_fashion_mnist(data_home=None, *, return_X_y=False):
     paths = _find_fashion_mnist_files(data_home)
     X_train, y_train = _read_fashion_mnist_split(paths["X_train"], paths["y_train"])
     X_test, y_test = _read_fashion_mnist_split(paths["X_test"], paths["y_test"])
-    if return_X_y:
-        return X_train, X_test, y_train, y_test
-    class_counts = np.bincount(y_train, minlength=len(_FASHION_MNIST_TARGET_NAMES))
-    return Bunch(
-        X_train=X_train,
-        y_train=y_train,
-        X_test=X_test,
-        y_test=y_test,
-        class_counts=class_counts,
+    return _split_bunch(
+        X_train,
+        X_test,
+        y_train,
+        y_test,
         target_names=_FASHION_MNIST_TARGET_NAMES.copy(),
         image_shape=(1, 28, 28),
-        DESCR=_fashion_mnist_descr(data_home, ""),
+        describe=lambda class_counts: _fashion_mnist_descr(data_home, ""),
+        return_X_y=return_X_y,
     )
 
 
@@ -277,23 +274,24 @@ def load_fashion_mnist_lt(
         n_max=n_max,
         random_state=random_state,
     )
-    if return_X_y:
-        return X_train, X_test, y_train, y_test
-    class_counts = np.bincount(y_train, minlength=len(_FASHION_MNIST_TARGET_NAMES))
-    details = (
-        f"\nLong-tailed train split: make_long_tailed with profile={profile!r}, "
-        f"imbalance_ratio={imbalance_ratio:g}; class sizes {class_counts.tolist()}. "
-        "The test split is the full balanced test set.\n"
-    )
-    return Bunch(
-        X_train=X_train,
-        y_train=y_train,
-        X_test=X_test,
-        y_test=y_test,
-        class_counts=class_counts,
+
+    def describe(class_counts):
+        details = (
+            f"\nLong-tailed train split: make_long_tailed with profile={profile!r}, "
+            f"imbalance_ratio={imbalance_ratio:g}; class sizes "
+            f"{class_counts.tolist()}. The test split is the full balanced test set.\n"
+        )
+        return _fashion_mnist_descr(
+            _fashion_mnist_home(data_home), details, suffix="-LT"
+        )
+
+    return _split_bunch(
+        X_train,
+        X_test,
+        y_train,
+        y_test,
         target_names=_FASHION_MNIST_TARGET_NAMES.copy(),
         image_shape=(1, 28, 28),
-        DESCR=_fashion_mnist_descr(
-            _fashion_mnist_home(data_home), details, suffix="-LT"
-        ),
+        describe=describe,
+        return_X_y=return_X_y,
     )

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..weights import check_class_counts
+from ..weights import class_priors
 
 _REDUCTIONS = ("mean", "sum", "none")
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -32,15 +32,14 @@ def _check_real(value, name, *, low=None, high=None, low_inclusive=True):
     return value
 
 
-def _counts_tensor(class_counts):
-    """Validated counts as float64, and a copy with zero counts replaced.
+def _prior_tensor(class_counts):
+    """Class priors as a float64 tensor, by the package's one zero-count rule.
 
-    A zero count becomes the smallest positive count (documented above), which
-    keeps every derived quantity finite and invariant to rescaling all counts.
+    :func:`sklearn_lt.weights.class_priors`: a zero count counts as the
+    smallest positive one, which keeps every derived quantity finite and
+    invariant to rescaling all counts.
     """
-    counts = torch.as_tensor(check_class_counts(class_counts), dtype=torch.float64)
-    rarest = counts[counts > 0].min()
-    return counts, torch.where(counts > 0, counts, rarest)
+    return torch.as_tensor(class_priors(class_counts), dtype=torch.float64)
 
 
 class _ClassificationLoss(nn.Module):

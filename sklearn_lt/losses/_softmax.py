@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from ._base import (
     _check_real,
     _ClassificationLoss,
-    _counts_tensor,
+    _prior_tensor,
     _SoftmaxCrossEntropy,
 )
 
@@ -168,11 +168,11 @@ class LDAMLoss(_SoftmaxCrossEntropy):
     def __init__(
         self, class_counts, max_margin=0.5, scale=30.0, weight=None, reduction="mean"
     ):
-        counts, safe_counts = _counts_tensor(class_counts)
-        super().__init__(weight=weight, reduction=reduction, n_classes=counts.numel())
+        priors = _prior_tensor(class_counts)
+        super().__init__(weight=weight, reduction=reduction, n_classes=priors.numel())
         self.max_margin = _check_real(max_margin, "max_margin", low=0.0)
         self.scale = _check_real(scale, "scale", low=0.0, low_inclusive=False)
-        inverse_root = safe_counts.pow(-0.25)
+        inverse_root = priors.pow(-0.25)
         margins = inverse_root * (self.max_margin / inverse_root.max())
         self.register_buffer("margins", margins.float())
 
@@ -235,10 +235,10 @@ class LogitAdjustedLoss(_SoftmaxCrossEntropy):
     """
 
     def __init__(self, class_counts, tau=1.0, weight=None, reduction="mean"):
-        counts, safe_counts = _counts_tensor(class_counts)
-        super().__init__(weight=weight, reduction=reduction, n_classes=counts.numel())
+        priors = _prior_tensor(class_counts)
+        super().__init__(weight=weight, reduction=reduction, n_classes=priors.numel())
         self.tau = _check_real(tau, "tau", low=0.0)
-        log_prior = torch.log(safe_counts / safe_counts.sum())
+        log_prior = torch.log(priors)
         self.register_buffer("log_prior", log_prior.float())
 
     @property
@@ -349,12 +349,12 @@ class VSLoss(_SoftmaxCrossEntropy):
     def __init__(
         self, class_counts, gamma=0.05, tau=1.0, weight=None, reduction="mean"
     ):
-        counts, safe_counts = _counts_tensor(class_counts)
-        super().__init__(weight=weight, reduction=reduction, n_classes=counts.numel())
+        priors = _prior_tensor(class_counts)
+        super().__init__(weight=weight, reduction=reduction, n_classes=priors.numel())
         self.gamma = _check_real(gamma, "gamma", low=0.0)
         self.tau = _check_real(tau, "tau", low=0.0)
-        logit_scale = (safe_counts / safe_counts.max()).pow(self.gamma)
-        logit_offset = self.tau * torch.log(safe_counts / safe_counts.sum())
+        logit_scale = (priors / priors.max()).pow(self.gamma)
+        logit_offset = self.tau * torch.log(priors)
         self.register_buffer("logit_scale", logit_scale.float())
         self.register_buffer("logit_offset", logit_offset.float())
 
