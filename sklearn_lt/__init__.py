@@ -14,6 +14,7 @@ from .datasets import (
     make_long_tailed,
     make_long_tailed_classification,
 )
+from .label_shift import LabelShiftAdapter
 from .losses import make_loss
 from .metrics import (
     expected_calibration_error,
@@ -30,6 +31,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "ClassAccuracyDisplay",
+    "LabelShiftAdapter",
     "LogitAdjustedClassifier",
     "LongTailClassifier",
     "LongTailImageClassifier",

@@ -45,6 +45,7 @@ MODULES = [
     "datasets",
     "metrics",
     "posthoc",
+    "label_shift",
     "plotting",
     "persistence",
     "demo",
