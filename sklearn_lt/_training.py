@@ -28,12 +28,13 @@ __all__ = [
 def prediction_scores(criterion, outputs, offset=None):
     """Scores whose argmax is the prediction, from the network's raw outputs.
 
-    The criterion turns outputs into the logits of the model it trained
-    (``prediction_logits``; LDAM rescales cosines), a sigmoid loss's logits
-    become log-sigmoids, and ``offset`` (post-hoc logit adjustment,
-    ``-tau * log prior``) is added. The classifiers' ``predict`` and the
-    validation scoring of early stopping both use this function, so epochs are
-    selected on what ``predict`` returns.
+    The criterion's link turns outputs into scores
+    (``criterion.prediction_log_scores``: LDAM rescales cosines, a sigmoid
+    loss takes log-sigmoids), and ``offset`` (post-hoc logit adjustment,
+    ``-tau * log prior``) is added. A loss from elsewhere that has no link
+    keeps its outputs, or its ``prediction_logits`` if it has them. The
+    classifiers' ``predict`` and the validation scoring of early stopping both
+    use this function, so epochs are selected on what ``predict`` returns.
 
     Parameters
     ----------
@@ -48,13 +49,17 @@ def prediction_scores(criterion, outputs, offset=None):
     -------
     scores : Tensor of shape (n_samples, n_classes)
     """
-    prediction_logits = getattr(criterion, "prediction_logits", None)
-    scores = outputs if prediction_logits is None else prediction_logits(outputs)
-    if getattr(criterion, "activation", "softmax") == "sigmoid":
-        scores = torch.nn.functional.logsigmoid(scores)
+    link = getattr(criterion, "prediction_log_scores", None)
+    if link is None:
+        link = getattr(criterion, "prediction_logits", _identity)
+    scores = link(outputs)
     if offset is not None:
         scores = scores + offset.to(scores.device, scores.dtype)
     return scores
+
+
+def _identity(outputs):
+    return outputs
 
 
 class NonFiniteLossError(FloatingPointError, ValueError):

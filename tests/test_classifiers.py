@@ -26,6 +26,7 @@ from sklearn_lt import LongTailClassifier, effective_number_weights
 from sklearn_lt._device_data import ClassWeightedSampler, stratified_holdout
 from sklearn_lt._training import LongTailNet, NonFiniteLossError
 from sklearn_lt.losses import LOSSES, CrossEntropyLoss, LDAMLoss, make_loss
+from sklearn_lt.losses._base import _ClassificationLoss
 from sklearn_lt.modules import NormedLinear
 from sklearn_lt.schedules import Rebalancing
 
@@ -211,6 +212,34 @@ class _RecordingLoss(CrossEntropyLoss):
         seen = self.train_targets if self.training else self.valid_targets
         seen.update(target.tolist())
         return super().forward(logits, target, sample_weight)
+
+
+class _TemperedLoss(_ClassificationLoss):
+    """A new loss in one class: tempered cross-entropy with its own head and link.
+
+    It initializes the head's bias, freezes it through the bias's optimizer
+    options, and predicts from the outputs divided by its temperature: the
+    classifier learns all three from the loss alone.
+    """
+
+    def __init__(self, class_counts, temperature=2.0, weight=None, reduction="mean"):
+        super().__init__(
+            weight=weight, reduction=reduction, n_classes=len(class_counts)
+        )
+        self.temperature = temperature
+
+    def _per_example(self, logits, target):
+        return F.cross_entropy(logits / self.temperature, target, reduction="none")
+
+    def prediction_log_scores(self, outputs):
+        return outputs / self.temperature
+
+    def initialize_head(self, head, n_classes):
+        with torch.no_grad():
+            head.bias.fill_(0.5)
+
+    def head_bias_options(self):
+        return {"lr": 0.0, "weight_decay": 0.0}
 
 
 # --- fit / predict / attributes -------------------------------------------------------
@@ -551,6 +580,28 @@ def test_sigmoid_loss_with_a_headless_module():
     X, y = _data()
     clf = LongTailClassifier(loss="sigmoid", module=_Headless, **FAST).fit(X, y)
     assert np.all(np.isfinite(clf.predict_proba(X)))
+
+
+def test_a_new_loss_class_is_trained_through_its_own_link():
+    X, y = _data()
+    assert isinstance(make_loss(_TemperedLoss, [3, 2, 1]), _TemperedLoss)
+    clf = LongTailClassifier(
+        loss=_TemperedLoss, reweight_schedule="drw", weight_decay=0.01, **FAST
+    ).fit(X, y)
+    criterion = clf.net_.criterion_
+    assert isinstance(criterion, _TemperedLoss) and criterion.temperature == 2.0
+    # Its head initialization and bias options: the bias never moved.
+    head_bias = clf.net_.module_.network.head.bias
+    np.testing.assert_array_equal(head_bias.detach().numpy(), 0.5)
+    groups = clf.net_.optimizer_.param_groups
+    (bias_group,) = [g for g in groups if any(p is head_bias for p in g["params"])]
+    assert bias_group["lr"] == 0.0 and bias_group["weight_decay"] == 0.0
+    # Its link: probabilities are the softmax of the tempered outputs.
+    expected = softmax(_hand_logits(clf, X) / 2.0, axis=1)
+    np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(
+        clf.predict(X), clf.classes_[np.argmax(expected, axis=1)]
+    )
 
 
 # --- Schedules ------------------------------------------------------------------------

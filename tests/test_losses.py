@@ -799,6 +799,52 @@ def test_registry_names():
     }
 
 
+# --- The link: what the classifiers ask the loss --------------------------------
+
+
+SIGMOID_LOSSES = {"sigmoid", "sigmoid_focal"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_prediction_log_scores_are_the_link_of_the_loss(name):
+    loss = build(name)
+    outputs = torch.tensor([[0.3, -1.2, 2.0, 0.0, -0.4]], dtype=torch.float64)
+    logits = loss.prediction_logits(outputs)
+    expected = F.logsigmoid(logits) if name in SIGMOID_LOSSES else logits
+    torch.testing.assert_close(loss.prediction_log_scores(outputs), expected)
+    if name == "ldam":
+        torch.testing.assert_close(logits, loss.scale * outputs)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("n_classes", [2, 3, 10])
+def test_initialize_head(name, n_classes):
+    torch.manual_seed(0)
+    head = nn.Linear(4, n_classes)
+    weight, bias = head.weight.detach().clone(), head.bias.detach().clone()
+    build(name).initialize_head(head, n_classes)
+    torch.testing.assert_close(head.weight, weight)  # never touched
+    if name in SIGMOID_LOSSES:
+        # Every class starts at probability 1 / C: sigmoid(-log(C - 1)).
+        torch.testing.assert_close(
+            torch.sigmoid(head.bias), torch.full((n_classes,), 1.0 / n_classes)
+        )
+    else:
+        torch.testing.assert_close(head.bias, bias)
+
+
+def test_initialize_head_without_bias():
+    head = nn.Linear(4, 3, bias=False)
+    SigmoidFocalLoss().initialize_head(head, 3)
+    assert head.bias is None
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_head_bias_options(name):
+    options = build(name).head_bias_options()
+    assert options == ({"weight_decay": 0.0} if name in SIGMOID_LOSSES else {})
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_loss_parameters_match_signature(name):
     signature = inspect.signature(LOSSES[name].__init__)

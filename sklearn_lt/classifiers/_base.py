@@ -483,11 +483,10 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                     "sklearn_lt.modules.NormedLinear layer. Accept `cosine_head` "
                     "and use NormedLinear as the last layer when it is True."
                 )
-        if getattr(criterion, "activation", "softmax") == "sigmoid":
-            head = getattr(network, "head", None)
-            if getattr(head, "bias", None) is not None:
-                with torch.no_grad():
-                    head.bias.fill_(-np.log(n_classes - 1))
+        # The loss prepares the head it trains (sigmoid losses: bias -log(C-1)).
+        head = getattr(network, "head", None)
+        if head is not None and hasattr(criterion, "initialize_head"):
+            criterion.initialize_head(head, n_classes)
         mean, scale = self._input_statistics(X, sample_weight)
         to_tensor = lambda a: None if a is None else torch.as_tensor(a)  # noqa: E731
         return Standardized(
@@ -581,8 +580,14 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         params = {"weight_decay": self.weight_decay}
         if self.optimizer == "sgd":
             params["momentum"] = self.momentum
-        if getattr(criterion, "activation", "softmax") == "sigmoid":
-            params["param_groups"] = [("network.head.bias", {"weight_decay": 0.0})]
+        # The loss says how to optimize the head's bias (a loss from elsewhere
+        # that does not say leaves it with the other parameters).
+        if hasattr(criterion, "head_bias_options"):
+            bias_options = criterion.head_bias_options()
+        else:
+            bias_options = {}
+        if bias_options:
+            params["param_groups"] = [("network.head.bias", bias_options)]
         return {f"optimizer__{key}": value for key, value in params.items()}
 
     def _new_net(self, X, sample_weight=None):

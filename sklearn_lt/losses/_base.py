@@ -47,9 +47,17 @@ class _ClassificationLoss(nn.Module):
 
     Subclasses implement ``_per_example(logits, target)`` returning the unweighted
     loss of each example, shape ``(N,)``.
+
+    The loss also owns its link, which the classifiers ask for instead of
+    testing the loss's type: :meth:`initialize_head` and
+    :meth:`head_bias_options` prepare the network's last layer, and
+    :meth:`prediction_log_scores` turns network outputs into the scores that
+    predictions and probabilities come from. The defaults are those of a
+    softmax loss; a loss with another link overrides them.
     """
 
-    #: How the classifier turns logits into probabilities ("softmax" or "sigmoid").
+    #: The link from logits to probabilities ("softmax" or "sigmoid"); the
+    #: methods below implement it.
     activation = "softmax"
     #: Whether the loss expects cosine logits from a normalized linear head.
     cosine_head = False
@@ -94,6 +102,49 @@ class _ClassificationLoss(nn.Module):
         arrays.
         """
         return outputs
+
+    def prediction_log_scores(self, outputs):
+        """Scores whose softmax is the predicted probability, from network outputs.
+
+        The prediction logits (:meth:`prediction_logits`) for a softmax loss;
+        a sigmoid loss returns their log-sigmoids. The classifiers' ``predict``,
+        ``predict_proba`` and validation scoring all start from these scores.
+
+        Parameters
+        ----------
+        outputs : Tensor of shape (n_samples, n_classes)
+            Network outputs.
+
+        Returns
+        -------
+        scores : Tensor of shape (n_samples, n_classes)
+        """
+        return self.prediction_logits(outputs)
+
+    def initialize_head(self, head, n_classes):
+        """Initialize the network's last layer before training.
+
+        Called once on a new network with its ``head`` (the last linear
+        layer). The default keeps PyTorch's initialization.
+
+        Parameters
+        ----------
+        head : torch.nn.Module
+            The last layer, typically with ``weight`` and ``bias``.
+        n_classes : int
+            Number of classes.
+        """
+
+    def head_bias_options(self):
+        """Optimizer options of the head's bias, e.g. ``{"weight_decay": 0.0}``.
+
+        Returns
+        -------
+        options : dict
+            Options of the bias's parameter group; empty (the default) keeps
+            the bias in the group of every other parameter.
+        """
+        return {}
 
     def _check_inputs(self, logits, target):
         if not torch.is_tensor(logits) or not logits.is_floating_point():

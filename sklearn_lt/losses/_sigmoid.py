@@ -1,5 +1,7 @@
 """One-vs-all sigmoid losses: sigmoid cross-entropy and sigmoid focal loss."""
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -33,8 +35,10 @@ class SigmoidFocalLoss(_ClassificationLoss):
     The modulating factor is computed as
     :math:`\exp(-\gamma t z - \gamma \log(1 + e^{-z}))` with a stable softplus,
     so gradients stay finite for any ``gamma`` (the official code's form). The
-    classifiers initialize the last bias to :math:`-\log(C - 1)` for this loss and
-    turn logits into probabilities with a sigmoid (``activation = "sigmoid"``).
+    loss initializes the last bias to :math:`-\log(C - 1)`
+    (:meth:`initialize_head`), exempts it from weight decay
+    (:meth:`head_bias_options`), and turns logits into probabilities with a
+    sigmoid (:meth:`prediction_log_scores`).
 
     References
     ----------
@@ -55,6 +59,29 @@ class SigmoidFocalLoss(_ClassificationLoss):
     def __init__(self, gamma=1.0, weight=None, reduction="mean"):
         super().__init__(weight=weight, reduction=reduction)
         self.gamma = _check_real(gamma, "gamma", low=0.0)
+
+    def prediction_log_scores(self, outputs):
+        """Log-sigmoids of the prediction logits: each class's own probability.
+
+        Their softmax (the classifiers' ``predict_proba``) is the normalized
+        sigmoid.
+        """
+        return F.logsigmoid(self.prediction_logits(outputs))
+
+    def initialize_head(self, head, n_classes):
+        """Set the head's bias to :math:`-\\log(C - 1)` (Cui et al., 2019).
+
+        Every class then starts with probability :math:`1/C`, so the
+        :math:`C - 1` negative terms do not swamp the loss in the first steps.
+        """
+        bias = getattr(head, "bias", None)
+        if bias is not None:
+            with torch.no_grad():
+                bias.fill_(-math.log(n_classes - 1))
+
+    def head_bias_options(self):
+        """No weight decay on the head's bias: it holds the class prior."""
+        return {"weight_decay": 0.0}
 
     def _per_example(self, logits, target):
         one_hot = F.one_hot(target, logits.shape[1]).to(logits.dtype)
