@@ -1358,6 +1358,13 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="CI smoke test")
     parser.add_argument("--suite", choices=(*SUITE_ORDER, "all"), default="all")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1")
+    parser.add_argument(
+        "--dataset",
+        action="append",
+        default=None,
+        help="run only the configurations with this label (repeatable), e.g. "
+        "'digits exp rho=100'",
+    )
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
     parser.add_argument(
         "--threads",
@@ -1389,6 +1396,10 @@ def main(argv=None):
     all_suites = make_suites(args.quick)
     names = list(all_suites) if args.suite == "all" else [args.suite]
     suites = [all_suites[name] for name in names]
+    if args.dataset:
+        for suite in suites:
+            suite.configs = tuple(c for c in suite.configs if c[0] in args.dataset)
+        suites = [suite for suite in suites if suite.configs]
     start = time.perf_counter()
     failed = 0
     for suite in suites:
