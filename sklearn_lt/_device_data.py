@@ -193,10 +193,23 @@ class ClassWeightedSampler:
     """
 
     def __init__(self, targets, seed=0):
+        self.reset(targets, seed)
+
+    def reset(self, targets, seed=0):
+        """Draw from new ``targets`` with a new seed, without class weights.
+
+        The state of a new sampler: a classifier that continues training
+        (``warm_start``) points the sampler its net and callbacks share to the
+        new training targets.
+        """
         self.targets = targets
         self.class_weights = None
         self.generator = torch.Generator(device=targets.device)
         self.generator.manual_seed(int(seed))
+
+    def release(self):
+        """Drop the targets (kept: the class weights), e.g. before pickling."""
+        self.targets = self.targets.new_empty(0)
 
     def set_class_weights(self, class_weights):
         """Sample proportionally to ``class_weights[y]``; ``None`` for a permutation."""

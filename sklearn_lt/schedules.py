@@ -138,14 +138,17 @@ class Rebalancing(Callback):
     method : {"reweight", "resample"}, default="reweight"
         Change the criterion's ``weight`` buffer, or the sampler's class weights.
     sampler : ClassWeightedSampler, default=None
-        Required for ``method="resample"``.
+        Required for ``method="resample"``: the sampler the net draws its
+        training batches with (``iterator_train__sampler``), whose class weights
+        the callback sets.
 
     Notes
     -----
     The state is set at the start of every epoch from the epoch number kept in
     ``net.history``, so continuing a fit (``warm_start``) resumes at the right
     place. Each epoch's row in the history records ``rebalancing`` (whether the
-    weights applied during that epoch).
+    weights applied during that epoch). At the start of training, re-sampling
+    checks that the net draws its batches with ``sampler``.
 
     Examples
     --------
@@ -171,6 +174,17 @@ class Rebalancing(Callback):
             np.asarray(self.class_weights), dtype=torch.float32
         )
         return self
+
+    def on_train_begin(self, net, **kwargs):
+        if self.method == "resample":
+            used = getattr(net, "iterator_train__sampler", None)
+            if used is not self.sampler:
+                raise ValueError(
+                    "method='resample' sets the class weights of its sampler, but "
+                    "the net draws its training batches with another one "
+                    f"(iterator_train__sampler={used!r}); give both the same "
+                    "sampler."
+                )
 
     def on_epoch_begin(self, net, **kwargs):
         epoch_index = len(net.history) - 1

@@ -1619,6 +1619,38 @@ def test_warm_start_uses_the_class_counts_of_each_fit():
     )
 
 
+@pytest.mark.parametrize("schedule", ["resample", "drs"])
+def test_resampling_draws_with_the_sampler_of_the_net(schedule, tmp_path):
+    """One sampler per net, shared by its iterator and its re-balancing."""
+    from sklearn_lt import load_model, save_model
+
+    X, y = _data(weights=[0.6, 0.3, 0.1])
+    clf = LongTailClassifier(reweight_schedule=schedule, warm_start=True, **FAST).fit(
+        X, y
+    )
+    sampler = clf.net_.iterator_train__sampler
+    rebalancing = dict(clf.net_.callbacks_)["rebalancing"]
+    assert rebalancing.sampler is sampler
+    assert sampler.targets.numel() == 0  # not kept with the model
+    # A warm start draws from the new rows with the same sampler.
+    keep = np.r_[np.flatnonzero(y != 2), np.flatnonzero(y == 2)[:3]]
+    clf.fit(X[keep], y[keep])
+    assert clf.net_.iterator_train__sampler is sampler
+    assert dict(clf.net_.callbacks_)["rebalancing"].sampler is sampler
+    np.testing.assert_allclose(
+        sampler.class_weights.numpy(),
+        effective_number_weights(np.bincount(y[keep]), clf.beta),
+        rtol=1e-6,
+    )
+    # So does a model read back from a file, and one unpickled.
+    save_model(clf, tmp_path / "model.pt")
+    for loaded in (load_model(tmp_path / "model.pt"), pickle.loads(pickle.dumps(clf))):
+        loaded.fit(X, y)
+        shared = loaded.net_.iterator_train__sampler
+        assert dict(loaded.net_.callbacks_)["rebalancing"].sampler is shared
+        assert len(loaded.history_) == len(clf.history_) + FAST["max_epochs"]
+
+
 def test_accelerator_trains_through_accelerate(tmp_path):
     from sklearn_lt import load_model, save_model
     from sklearn_lt._training import AcceleratedLongTailNet

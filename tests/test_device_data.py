@@ -305,3 +305,21 @@ def test_sharded_iterators_split_an_epoch_between_processes():
     assert len(seen) == 24  # the first batch is repeated once
     with pytest.raises(ValueError, match="shard"):
         TensorBatchIterator(data, 4, shard=(3, 3))
+
+
+def test_sampler_reset_is_a_new_sampler_and_release_keeps_the_weights():
+    targets = long_tailed_targets()
+    sampler = ClassWeightedSampler(torch.tensor([1, 0]), seed=5)
+    sampler.set_class_weights(torch.tensor([1.0, 2.0]))
+    sampler.epoch_indices()
+    sampler.reset(targets, seed=3)
+    assert sampler.class_weights is None
+    fresh = ClassWeightedSampler(targets, seed=3)
+    for _ in range(2):
+        assert torch.equal(sampler.epoch_indices(), fresh.epoch_indices())
+    weights = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    sampler.set_class_weights(weights)
+    sampler.release()
+    assert sampler.targets.numel() == 0
+    assert sampler.targets.dtype == targets.dtype
+    assert torch.equal(sampler.class_weights, weights)

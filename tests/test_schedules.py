@@ -259,6 +259,16 @@ def test_rebalancing_arguments_stay_as_given():
     assert repr(callback) == "<Rebalancing(method='resample', start_epoch=4)>"
 
 
+def test_rebalancing_resample_needs_the_sampler_of_the_net():
+    X, y = _toy_problem()
+    sampler = ClassWeightedSampler(y, seed=0)
+    other = ClassWeightedSampler(y, seed=0)
+    callback = Rebalancing(CLASS_WEIGHTS, method="resample", sampler=other)
+    net = _net([("rebalancing", callback)], max_epochs=1, sampler=sampler)
+    with pytest.raises(ValueError, match="another"):
+        net.fit(DeviceDataset(X, y), y=None)
+
+
 def test_rebalancing_errors():
     with pytest.raises(ValueError, match="method"):
         Rebalancing(CLASS_WEIGHTS, method="oversample").initialize()

@@ -590,20 +590,23 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             params["param_groups"] = [("network.head.bias", bias_options)]
         return {f"optimizer__{key}": value for key, value in params.items()}
 
-    def _new_net(self, X, sample_weight=None):
+    def _new_net(self, X, sample_weight=None, sampler=None):
         """Build (but do not train) the skorch net for data shaped like ``X``.
 
         Needs the fitted ``classes_``, ``class_counts_``, ``n_features_in_`` and
-        ``device_``; ``X`` provides the input statistics and shape.
+        ``device_``; ``X`` provides the input statistics and shape. ``sampler``
+        orders the training examples; the net and its re-balancing callback
+        share it. ``None`` (a net rebuilt by ``load_model``) gives a sampler
+        without targets, as a trained net keeps.
         """
         criterion = self._make_criterion()
         module = self._make_module(X, self.n_features_in_, criterion, sample_weight)
         if getattr(module, "channels_last", False) and self.device_.type == "cuda":
             module = module.to(memory_format=torch.channels_last)
-        # Replaced by a sampler over the training targets in every fit.
-        sampler = ClassWeightedSampler(
-            torch.zeros(0, dtype=torch.int64, device=self.device_)
-        )
+        if sampler is None:
+            sampler = ClassWeightedSampler(
+                torch.zeros(0, dtype=torch.int64, device=self.device_)
+            )
         net_class, placement = LongTailNet, {"device": self.device_}
         if self.accelerator is not None:
             net_class = AcceleratedLongTailNet
@@ -642,9 +645,11 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         rows = slice(None) if train_data.rows is None else train_data.rows.cpu().numpy()
         weights = train_data.sample_weight
         self.net_ = self._new_net(
-            X[rows], None if weights is None else weights.cpu().numpy()
+            X[rows],
+            None if weights is None else weights.cpu().numpy(),
+            ClassWeightedSampler(train_data.y, seed=sampler_seed),
         )
-        self._train(train_data, valid_data, sampler_seed, partial=False)
+        self._train(train_data, valid_data, partial=False)
 
     def _continue_training(self, train_data, valid_data, sampler_seed):
         # The network, optimizer and schedules carry on; the number of further
@@ -657,10 +662,13 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             for name, buffer in fresh.named_buffers():
                 if name != "weight":
                     net.criterion_.get_buffer(name).copy_(buffer)
+        # The sampler that the net and its re-balancing share draws from the new
+        # training rows, and re-balancing uses this fit's class weights.
+        net.iterator_train__sampler.reset(train_data.y, seed=sampler_seed)
         rebalancing = dict(net.callbacks_).get("rebalancing")
         if rebalancing is not None:
-            rebalancing.class_weights = effective_number_weights(
-                self.class_counts_, self.beta
+            rebalancing.set_params(
+                class_weights=effective_number_weights(self.class_counts_, self.beta)
             )
             rebalancing.initialize()
         # A new cycle of the learning-rate shape over the new epochs (no
@@ -671,27 +679,19 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             first_epoch=len(net.history),
             before=lr_schedule.lr_lambda,
         )
-        self._train(train_data, valid_data, sampler_seed, partial=True)
+        self._train(train_data, valid_data, partial=True)
 
-    def _train(self, train_data, valid_data, sampler_seed, partial):
+    def _train(self, train_data, valid_data, partial):
         net = self.net_
-        if train_data.sample_weight is not None and not _accepts(
-            net.criterion.forward, "sample_weight"
-        ):
-            raise ValueError(
-                f"sample_weight was given but {type(net.criterion).__name__}.forward "
-                "does not accept a sample_weight argument."
-            )
-        sampler = ClassWeightedSampler(train_data.y, seed=sampler_seed)
-        net.iterator_train__sampler = sampler
-        if net.initialized_:
-            rebalancing = dict(net.callbacks_).get("rebalancing")
-        else:
-            rebalancing = dict(net.callbacks).get("rebalancing")
-        if rebalancing is not None:
-            rebalancing.sampler = sampler
-        net.train_split = None if valid_data is None else _Predefined(valid_data)
         try:
+            if train_data.sample_weight is not None and not _accepts(
+                net.criterion.forward, "sample_weight"
+            ):
+                raise ValueError(
+                    f"sample_weight was given but {type(net.criterion).__name__}"
+                    ".forward does not accept a sample_weight argument."
+                )
+            net.train_split = None if valid_data is None else _Predefined(valid_data)
             if partial:
                 net.partial_fit(train_data, None)
             else:
@@ -700,7 +700,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             # Do not keep (and pickle) the validation set or the training
             # targets with the model.
             net.train_split = None
-            sampler.targets = sampler.targets.new_empty(0)
+            net.iterator_train__sampler.release()
         if net.interrupted_after_epoch_ is not None:
             completed = net.interrupted_after_epoch_
             warnings.warn(
