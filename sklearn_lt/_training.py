@@ -19,6 +19,7 @@ __all__ = [
     "FiniteLossCheck",
     "LongTailNet",
     "NonFiniteLossError",
+    "PredefinedSplit",
     "SafeEarlyStopping",
     "TrainingInterruptedWarning",
     "prediction_scores",
@@ -305,3 +306,13 @@ class SafeEarlyStopping(EarlyStopping):
         if len(net.history) == 0:
             return
         super().on_train_end(net, **kwargs)
+
+
+class PredefinedSplit:
+    """skorch ``train_split`` returning a fixed validation set (picklable)."""
+
+    def __init__(self, valid_data):
+        self.valid_data = valid_data
+
+    def __call__(self, dataset, y=None, **kwargs):
+        return dataset, self.valid_data

@@ -18,6 +18,7 @@ from sklearn_lt._training import (
     FiniteLossCheck,
     LongTailNet,
     NonFiniteLossError,
+    PredefinedSplit,
 )
 from sklearn_lt.losses import CrossEntropyLoss, FocalLoss
 
@@ -195,8 +196,6 @@ def test_balanced_accuracy_records_nothing_without_validation_batches():
 
 def test_balanced_accuracy_in_a_fitted_net_matches_sklearn():
     """End to end: a net with lr=0 keeps its weights, so we can recompute."""
-    from sklearn_lt.classifiers._base import _Predefined
-
     torch.manual_seed(0)
     X = torch.randn(40, 3)
     y = torch.randint(0, 3, (40,))
@@ -210,7 +209,7 @@ def test_balanced_accuracy_in_a_fitted_net_matches_sklearn():
         lr=0.0,
         batch_size=5,  # several validation batches
         max_epochs=2,
-        train_split=_Predefined(DeviceDataset(X_valid, y_valid)),
+        train_split=PredefinedSplit(DeviceDataset(X_valid, y_valid)),
         iterator_train=TensorBatchIterator,
         iterator_valid=TensorBatchIterator,
         callbacks=[("balanced_accuracy", BalancedAccuracyScoring(3))],

@@ -6,7 +6,6 @@ that it keeps as ``net_``. Subclasses add parameters and the default network.
 """
 
 import copy
-import inspect
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -23,7 +22,6 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 from skorch.callbacks import LRScheduler, ProgressBar
-from torch import nn
 
 from .._compat import (
     HasMethods,
@@ -47,12 +45,13 @@ from .._training import (
     FiniteLossCheck,
     LongTailNet,
     NonFiniteLossError,
+    PredefinedSplit,
     SafeEarlyStopping,
     TrainingInterruptedWarning,
     prediction_scores,
 )
 from ..losses import LOSSES, loss_parameters, make_loss
-from ..modules import NormedLinear, Standardized, tau_normalize_head
+from ..modules import Standardized, tau_normalize_head
 from ..schedules import (
     REWEIGHT_SCHEDULES,
     Rebalancing,
@@ -63,7 +62,9 @@ from ..schedules import (
     deferral_epoch,
     warmup_length,
 )
-from ..weights import class_priors, effective_number_weights
+from ..weights import effective_number_weights
+from ._custom_module import accepts, build_custom_module
+from ._statistics import class_counts, log_prior, moments
 
 __all__ = ["BaseLongTailClassifier"]
 
@@ -77,17 +78,6 @@ _LOSS_HYPERPARAMETERS = ("max_margin", "scale", "tau", "gamma")
 #: input values, with at least 16 and at most 1024 rows.
 _PREDICT_BATCH_VALUES = 2**18
 _PREDICT_BATCH_ROWS = (16, 1024)
-_STATISTICS_CHUNK_ROWS = 65536
-
-
-def _accepts(callable_, name):
-    try:
-        parameters = inspect.signature(callable_).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in parameters or any(
-        p.kind is p.VAR_KEYWORD for p in parameters.values()
-    )
 
 
 def _discard(*args, **kwargs):
@@ -99,53 +89,6 @@ def _random_state(random_state):
     if random_state is None:
         return np.random.RandomState(np.random.default_rng().integers(2**32 - 1))
     return check_random_state(random_state)
-
-
-def _log_prior(class_counts):
-    """Log class priors; zero counts count as the rarest class (never -inf)."""
-    return np.log(class_priors(class_counts))
-
-
-def _class_counts(y_encoded, sample_weight, n_classes):
-    """Examples per class, or the sum of their weights when weights are given.
-
-    ``sample_weight`` means repetition (scikit-learn's convention), so priors,
-    margins and class-balanced weights see the weighted class sizes.
-    """
-    return np.bincount(y_encoded, weights=sample_weight, minlength=n_classes)
-
-
-def _moments(X, axis, sample_weight=None):
-    """Mean and standard deviation over ``axis``, in float64, without a copy of X.
-
-    Sums are accumulated in float64 over chunks of rows, so the temporary
-    memory is one chunk, whatever the size of ``X``. With ``sample_weight``,
-    the moments are weighted (a weight of k counts as k copies of the row).
-    """
-    n_rows = X.shape[0]
-    per_row = int(np.prod([X.shape[a] for a in axis if a != 0]))
-    weights = np.ones(n_rows) if sample_weight is None else sample_weight
-    shape = (-1,) + (1,) * (X.ndim - 1)
-    chunks = range(0, n_rows, _STATISTICS_CHUNK_ROWS)
-
-    def weighted_sum(values, start):
-        w = weights[start : start + _STATISTICS_CHUNK_ROWS].reshape(shape)
-        return (values * w).sum(axis=axis, dtype=np.float64)
-
-    total_weight = float(np.sum(weights, dtype=np.float64)) * per_row
-    total = sum(
-        weighted_sum(X[start : start + _STATISTICS_CHUNK_ROWS], start)
-        for start in chunks
-    )
-    mean = total / total_weight
-    shaped_mean = np.expand_dims(mean, axis)
-    squares = sum(
-        weighted_sum(
-            np.square(X[start : start + _STATISTICS_CHUNK_ROWS] - shaped_mean), start
-        )
-        for start in chunks
-    )
-    return mean, np.sqrt(squares / total_weight)
 
 
 class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
@@ -272,7 +215,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         Per feature for 2-D ``X``, per channel for images ``(N, C, H, W)``.
         """
         images = X.ndim == 4
-        mean, scale = _moments(X, (0, 2, 3) if images else (0,), sample_weight)
+        mean, scale = moments(X, (0, 2, 3) if images else (0,), sample_weight)
         scale[~(scale > 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
         shape = (1, -1, 1, 1) if images else (-1,)
         return (
@@ -372,7 +315,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         )
         # Counts, epochs and input statistics come from the training rows only.
         train_rows = slice(None) if train_index is None else train_index
-        self.class_counts_ = _class_counts(
+        self.class_counts_ = class_counts(
             y_encoded[train_rows],
             None if sample_weight is None else sample_weight[train_rows],
             self.classes_.size,
@@ -454,35 +397,15 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         if self.module is None:
             network = self._build_network(n_features, n_classes, cosine_head)
         else:
-            params = dict(self.module_params or {})
-            candidates = {
-                "n_features": n_features,
-                "n_classes": n_classes,
-                "cosine_head": cosine_head,
-            }
-            if X.ndim == 4:
-                candidates["in_channels"] = X.shape[1]
-            for name, value in candidates.items():
-                if name not in params and _accepts(self.module, name):
-                    params[name] = value
-            network = self.module(**params)
-            if not isinstance(network, nn.Module):
-                raise TypeError(
-                    f"module must build a torch.nn.Module; {self.module!r} returned "
-                    f"{type(network).__name__}."
-                )
-            has_cosine_head = params.get("cosine_head", False) or any(
-                isinstance(layer, NormedLinear) for layer in network.modules()
+            network = build_custom_module(
+                self.module,
+                self.module_params,
+                criterion,
+                n_features=n_features,
+                n_classes=n_classes,
+                cosine_head=cosine_head,
+                in_channels=X.shape[1] if X.ndim == 4 else None,
             )
-            if cosine_head and not has_cosine_head:
-                raise ValueError(
-                    f"{type(criterion).__name__} is defined on cosine logits in "
-                    f"[-1, 1] (it multiplies them by scale={criterion.scale}), but "
-                    f"the module {getattr(self.module, '__name__', self.module)!r} "
-                    "neither accepts a `cosine_head` argument nor contains a "
-                    "sklearn_lt.modules.NormedLinear layer. Accept `cosine_head` "
-                    "and use NormedLinear as the last layer when it is True."
-                )
         # The loss prepares the head it trains (sigmoid losses: bias -log(C-1)).
         head = getattr(network, "head", None)
         if head is not None and hasattr(criterion, "initialize_head"):
@@ -517,7 +440,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         """``-posthoc_tau * log prior`` as a float64 tensor, or ``None``."""
         if not self.posthoc_tau:
             return None
-        return torch.as_tensor(-self.posthoc_tau * _log_prior(self.class_counts_))
+        return torch.as_tensor(-self.posthoc_tau * log_prior(self.class_counts_))
 
     def _callbacks(self, sampler):
         callbacks = [("lr_schedule", self._lr_callback())]
@@ -684,14 +607,16 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def _train(self, train_data, valid_data, partial):
         net = self.net_
         try:
-            if train_data.sample_weight is not None and not _accepts(
+            if train_data.sample_weight is not None and not accepts(
                 net.criterion.forward, "sample_weight"
             ):
                 raise ValueError(
                     f"sample_weight was given but {type(net.criterion).__name__}"
                     ".forward does not accept a sample_weight argument."
                 )
-            net.train_split = None if valid_data is None else _Predefined(valid_data)
+            net.train_split = (
+                None if valid_data is None else PredefinedSplit(valid_data)
+            )
             if partial:
                 net.partial_fit(train_data, None)
             else:
@@ -843,13 +768,3 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         tags.input_tags.allow_nan = False
         tags.classifier_tags.multi_label = False
         return tags
-
-
-class _Predefined:
-    """skorch ``train_split`` returning a fixed validation set (picklable)."""
-
-    def __init__(self, valid_data):
-        self.valid_data = valid_data
-
-    def __call__(self, dataset, y=None, **kwargs):
-        return dataset, self.valid_data
