@@ -27,6 +27,7 @@ from .plotting import ClassAccuracyDisplay, TrainingCurvesDisplay
 from .posthoc import LogitAdjustedClassifier
 from .weights import effective_number_weights, inverse_frequency_weights
 
+# The one place the version is written: pyproject.toml reads it from here.
 __version__ = "0.1.0.dev0"
 
 __all__ = [

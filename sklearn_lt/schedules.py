@@ -20,6 +20,9 @@ import torch
 from skorch.callbacks import Callback
 
 __all__ = [
+    "AUTO_EPOCH_BOUNDS",
+    "AUTO_TARGET_STEPS",
+    "MAX_WARMUP_FRACTION",
     "REWEIGHT_SCHEDULES",
     "Rebalancing",
     "RestartedSchedule",

@@ -12,6 +12,7 @@ import numpy as np
 
 __all__ = [
     "check_class_counts",
+    "class_priors",
     "effective_number_weights",
     "inverse_frequency_weights",
 ]
