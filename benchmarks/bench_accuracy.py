@@ -951,23 +951,27 @@ def settings_text(suites, class_counts):
         if s["network"] == PIPELINES:
             continue  # the tabular suite: described in its own section
         if s["network"] == "cnn":
-            net = (
-                f"LongTailImageClassifier(architecture='cnn', image_shape="
-                f"{s['image_shape']}, horizontal_flip={s['horizontal_flip']})"
-            )
+            net = f"LongTailImageClassifier(image_shape={s['image_shape']})"
         else:
-            net = "LongTailClassifier(hidden_layer_sizes=(256, 256))"
+            net = "LongTailClassifier()"
         extra = {
             k: v
             for k, v in s.items()
-            if k not in ("network", "image_shape", "horizontal_flip")
+            if k not in ("network", "image_shape") and v is not None
         }
+        budget = (
+            f"{s['epochs']} epochs ({s['warmup_epochs']} warm-up)"
+            if s.get("epochs") is not None
+            else "the default budget (max_epochs='auto')"
+        )
         lines.append(
-            f"- **{suite.name}**: {suite.description}. Network {net}; "
-            f"settings {extra}; estimator defaults otherwise (SGD momentum 0.9, "
-            "weight decay 2e-4, batch 128, step schedule x0.01 at 80% and x0.0001 "
-            "at 90% of the epochs, lr 0.05 tabular / 0.1 images, beta 0.9999, "
-            f"LDAM max margin 0.5 and s=30, VS gamma 0.3). Groups: {suite.groups}."
+            f"- **{suite.name}**: {suite.description}. Network {net} with "
+            f"{budget}; settings {extra}; estimator defaults otherwise (see "
+            "the `defaults` record of each result file: SGD momentum 0.9, "
+            "weight decay 2e-4, batch 128, warm-up then cosine decay, lr 0.05 "
+            "tabular / 0.1 images, beta 0.9999, LDAM max margin 0.5 and s=30, "
+            "VS gamma 0.05; images: the CNN below 32x32 or 10,000 images, no "
+            f"flips on grayscale). Groups: {suite.groups}."
         )
         for label, *_ in suite.configs:
             if label in class_counts:
