@@ -6,8 +6,9 @@ from ..weights import class_priors
 
 __all__ = ["class_counts", "log_prior", "moments"]
 
-#: Rows per chunk when input moments are accumulated (bounded temporary memory).
-_CHUNK_ROWS = 65536
+#: Values per chunk when input moments are accumulated: float64 temporaries of
+#: 8 MiB, whatever the size of X.
+_CHUNK_VALUES = 2**20
 
 
 def class_counts(y_encoded, sample_weight, n_classes):
@@ -35,18 +36,19 @@ def moments(X, axis, sample_weight=None):
     per_row = int(np.prod([X.shape[a] for a in axis if a != 0]))
     weights = np.ones(n_rows) if sample_weight is None else sample_weight
     shape = (-1,) + (1,) * (X.ndim - 1)
-    chunks = range(0, n_rows, _CHUNK_ROWS)
+    rows = max(1, _CHUNK_VALUES // max(1, int(np.prod(X.shape[1:]))))
+    chunks = range(0, n_rows, rows)
 
     def weighted_sum(values, start):
-        w = weights[start : start + _CHUNK_ROWS].reshape(shape)
+        w = weights[start : start + rows].reshape(shape)
         return (values * w).sum(axis=axis, dtype=np.float64)
 
     total_weight = float(np.sum(weights, dtype=np.float64)) * per_row
-    total = sum(weighted_sum(X[start : start + _CHUNK_ROWS], start) for start in chunks)
+    total = sum(weighted_sum(X[start : start + rows], start) for start in chunks)
     mean = total / total_weight
     shaped_mean = np.expand_dims(mean, axis)
     squares = sum(
-        weighted_sum(np.square(X[start : start + _CHUNK_ROWS] - shaped_mean), start)
+        weighted_sum(np.square(X[start : start + rows] - shaped_mean), start)
         for start in chunks
     )
     return mean, np.sqrt(squares / total_weight)
