@@ -478,3 +478,16 @@ def test_make_shot_scorer_validation():
         make_shot_scorer("rare")
     with pytest.raises(ValueError, match="few must be <= many"):
         make_shot_scorer("few", many=10, few=20)
+
+
+def test_shot_scorer_keeps_unseen_string_labels_whole():
+    from sklearn.linear_model import LogisticRegression
+
+    from sklearn_lt.posthoc import LogitAdjustedClassifier
+
+    X = np.arange(40, dtype=float).reshape(-1, 1)
+    y = np.array(["ox", "ant"] * 20)
+    clf = LogitAdjustedClassifier(LogisticRegression(), tau=0.0).fit(X, y)
+    y_test = np.array(["ox", "ant", "horse", "ox"])
+    score = make_shot_scorer(group="many", many=5, few=2)(clf, X[:4], y_test)
+    assert 0.0 <= score <= 1.0

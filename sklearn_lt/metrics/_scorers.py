@@ -55,7 +55,12 @@ class _ShotScorer:
             y_true,
             estimator.predict(X),
             class_counts=class_counts,
-            labels=with_unseen_labels(classes, y_true, dtype=classes.dtype),
+            # Strings keep their own width: "horse" must not become "ho".
+            labels=with_unseen_labels(
+                classes,
+                y_true,
+                dtype=None if classes.dtype.kind in "USO" else classes.dtype,
+            ),
             many=self.many,
             few=self.few,
             groups=_SCORER_GROUPS[self.group],
