@@ -413,3 +413,12 @@ def test_rebalancing_resample_in_skorch():
     assert torch.all((resampled - 80).abs() < 30), resampled
     # The criterion weight stays at ones under re-sampling.
     torch.testing.assert_close(net.criterion_.weight, torch.ones(3))
+
+
+# --- Gaps found by mutation testing (benchmarks/README.md) ----------------------------
+
+
+def test_step_decay_for_short_runs_and_its_defaults():
+    assert WarmupStepDecay.for_training(6, warmup_epochs=1).milestones == (5,)
+    assert WarmupStepDecay.for_training(200).warmup_epochs == 5
+    assert WarmupStepDecay(milestones=[0], factors=[0.1])(0) == 0.1

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from sklearn_lt.weights import (
     check_class_counts,
+    class_priors,
     effective_number_weights,
     inverse_frequency_weights,
 )
@@ -218,3 +219,36 @@ def test_class_priors_treat_zero_counts_as_the_rarest_class():
     assert np.all(np.isfinite(np.log(class_priors([0, 0, 5]))))
     with pytest.raises(ValueError, match="class_counts"):
         class_priors([0, 0])
+
+
+# --- Gaps found by mutation testing (benchmarks/README.md) ----------------------------
+
+
+def test_class_priors_of_fractional_counts():
+    # Weighted counts can be fractional; a zero stays the rarest class.
+    np.testing.assert_allclose(
+        class_priors([0.5, 0.8, 2.0]), np.array([0.5, 0.8, 2.0]) / 3.3
+    )
+    np.testing.assert_allclose(class_priors([0.5, 3, 0]), [0.125, 0.75, 0.125])
+
+
+def test_inverse_frequency_weights_of_extreme_counts_are_finite():
+    np.testing.assert_allclose(inverse_frequency_weights([1e-300, 1]), [2, 2e-300])
+
+
+def test_effective_number_weights_match_the_direct_formula_across_branches():
+    counts = np.array([1e-6, 1000.0])
+    beta = 0.9999
+    direct = (1 - beta) / -np.expm1(counts * np.log(beta))
+    expected = direct / direct.sum() * counts.size
+    np.testing.assert_allclose(effective_number_weights(counts, beta=beta), expected)
+
+
+def test_effective_number_weights_default_beta_is_the_papers():
+    counts = [100, 10, 1]
+    np.testing.assert_allclose(
+        effective_number_weights(counts), effective_number_weights(counts, beta=0.9999)
+    )
+    assert not np.allclose(
+        effective_number_weights(counts), effective_number_weights(counts, beta=0.99)
+    )
