@@ -98,20 +98,25 @@ class LongTailImageClassifier(BaseLongTailClassifier):
     channels_last : bool, default=True
         Channels-last memory layout on CUDA (faster convolutions).
     max_epochs : int or "auto", default="auto"
-        Training epochs. ``"auto"`` trains about 2,000 optimizer steps, at
+        Training epochs. ``"auto"`` trains about 1,000 optimizer steps, at
         least 20 and at most 200 epochs
         (:func:`~sklearn_lt.schedules.auto_epochs`); an integer is exactly that
         many epochs (the papers train 200).
     batch_size : int, default=128
         Mini-batch size.
-    optimizer : {"sgd", "adam", "adamw"}, default="sgd"
-        Optimizer.
+    optimizer : {"sgd", "sam", "adam", "adamw"}, default="sgd"
+        Optimizer; ``"sam"`` is sharpness-aware minimization on top of SGD with
+        momentum (see :class:`LongTailClassifier`; it doubles the step time).
     lr : float, default=0.1
         Base learning rate (the papers' value).
     momentum : float, default=0.9
         SGD momentum.
     weight_decay : float, default=2e-4
         L2 penalty.
+    sam_rho : float, default=0.05
+        Radius of SAM's ascent step; see :class:`LongTailClassifier`
+        (Rangwani et al. use 0.5 with CE-DRW and 0.8 with LDAM-DRW on
+        CIFAR-10-LT).
     lr_schedule : {"cosine", "step", "constant"}, default="cosine"
         Shape after warm-up; see :class:`LongTailClassifier`.
     warmup_epochs : int, default=5
@@ -124,6 +129,11 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         Prediction-time logit adjustment.
     tau_norm : float, default=0.0
         Prediction-time tau-normalization of the last layer.
+    prediction_prior : {"train", "balanced"}, array-like or None, default=None
+        The class prior that ``predict_proba`` and ``predict`` target;
+        ``None`` keeps the raw outputs (uniform prior for the default loss).
+        See :class:`LongTailClassifier` for the prior each loss's raw outputs
+        correspond to.
     device : str, default="auto"
         Training device.
     accelerator : accelerate.Accelerator or None, default=None
@@ -178,9 +188,10 @@ class LongTailImageClassifier(BaseLongTailClassifier):
     (3,)
     """
 
-    # A convolutional step costs 10-50 MLP steps; on Fashion-MNIST-LT, 4,000
-    # steps gained 0.2 points over 2,000 for twice the time (docs/benchmarks.md).
-    _auto_steps = 2000
+    # A convolutional step costs 10-50 MLP steps; on Fashion-MNIST-LT (1,236
+    # images), 2,000 steps gained 0.2 points over 1,000 for twice the time
+    # (docs/user_guide/schedules.rst).
+    _auto_steps = 1000
 
     _parameter_constraints: dict = {
         **BaseLongTailClassifier._parameter_constraints,
@@ -222,12 +233,14 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         lr=0.1,
         momentum=0.9,
         weight_decay=2e-4,
+        sam_rho=0.05,
         lr_schedule="cosine",
         warmup_epochs=5,
         validation_fraction=None,
         n_iter_no_change=10,
         posthoc_tau=0.0,
         tau_norm=0.0,
+        prediction_prior=None,
         device="auto",
         accelerator=None,
         random_state=None,
@@ -252,12 +265,14 @@ class LongTailImageClassifier(BaseLongTailClassifier):
             lr=lr,
             momentum=momentum,
             weight_decay=weight_decay,
+            sam_rho=sam_rho,
             lr_schedule=lr_schedule,
             warmup_epochs=warmup_epochs,
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
             posthoc_tau=posthoc_tau,
             tau_norm=tau_norm,
+            prediction_prior=prediction_prior,
             device=device,
             accelerator=accelerator,
             random_state=random_state,
