@@ -4,13 +4,16 @@ Private: users see the estimators in :mod:`sklearn_lt.classifiers`, which build
 these objects in ``fit``.
 """
 
+import contextlib
 import math
 
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.hf import AccelerateMixin
+from skorch.utils import TeeGenerator
 
+from ._sam import SAM, SameRandomDraws, frozen_running_statistics
 from .modules import tau_normalize_head
 
 __all__ = [
@@ -124,6 +127,42 @@ class LongTailNet(NeuralNet):
         # time is measurable for small networks, so only switch when it changes.
         if self.module_.training != training or self.criterion_.training != training:
             super()._set_training(training)
+
+    def train_step(self, batch, **fit_params):
+        """One optimizer step; two forward-backward passes with :class:`SAM`.
+
+        The second pass of a SAM step sees the same batch as the first: the
+        same targets and weights, the same criterion (with its current
+        re-weighting), and the same random draws (dropout, augmentation).
+        Batch normalization updates its running statistics in the first pass
+        only, from the weights being trained, so they take one update per
+        step as without SAM. The step reports the first pass's loss.
+        """
+        if not isinstance(self.optimizer_, SAM):
+            return super().train_step(batch, **fit_params)
+        steps = []
+        device = next(self.module_.parameters()).device
+        replay = SameRandomDraws(device)
+
+        def closure():
+            self._zero_grad_optimizer()
+            freeze = (
+                frozen_running_statistics(self.module_)
+                if steps
+                else contextlib.nullcontext()
+            )
+            with replay, freeze:
+                steps.append(self.train_step_single(batch, **fit_params))
+            self.notify(
+                "on_grad_computed",
+                named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                batch=batch,
+                training=True,
+            )
+            return steps[-1]["loss"]
+
+        self.optimizer_.step(closure)
+        return steps[0]
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         if isinstance(y_true, tuple | list):

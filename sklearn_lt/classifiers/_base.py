@@ -39,6 +39,7 @@ from .._device_data import (
     resolve_device,
     stratified_holdout,
 )
+from .._sam import SAM
 from .._training import (
     AcceleratedLongTailNet,
     BalancedAccuracyScoring,
@@ -70,6 +71,7 @@ __all__ = ["BaseLongTailClassifier"]
 
 _OPTIMIZERS = {
     "sgd": torch.optim.SGD,
+    "sam": SAM,
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
 }
@@ -122,6 +124,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "lr": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "sam_rho": [Interval(Real, 0, None, closed="left")],
         "lr_schedule": [StrOptions({"step", "cosine", "constant"})],
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
@@ -156,6 +159,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         lr,
         momentum,
         weight_decay,
+        sam_rho,
         lr_schedule,
         warmup_epochs,
         validation_fraction,
@@ -185,6 +189,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.lr = lr
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.sam_rho = sam_rho
         self.lr_schedule = lr_schedule
         self.warmup_epochs = warmup_epochs
         self.validation_fraction = validation_fraction
@@ -256,6 +261,13 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self : object
             The fitted estimator.
         """
+        if self.optimizer == "sam" and self.accelerator is not None:
+            raise ValueError(
+                "optimizer='sam' cannot train through an accelerator: its two "
+                "passes per step need an optimizer closure, which mixed precision "
+                "and gradient accumulation do not support. Use optimizer='sgd', "
+                "or accelerator=None."
+            )
         warm = self.warm_start and hasattr(self, "net_")
         X = self._validate_features(X, reset=not warm)
         y = column_or_1d(y, warn=True)
@@ -501,8 +513,10 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _optimizer_params(self, criterion):
         params = {"weight_decay": self.weight_decay}
-        if self.optimizer == "sgd":
+        if self.optimizer in ("sgd", "sam"):
             params["momentum"] = self.momentum
+        if self.optimizer == "sam":
+            params["rho"] = self.sam_rho
         # The loss says how to optimize the head's bias (a loss from elsewhere
         # that does not say leaves it with the other parameters).
         if hasattr(criterion, "head_bias_options"):
