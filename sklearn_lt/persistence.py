@@ -48,6 +48,8 @@ def _json_params(estimator):
     for key in ("hidden_layer_sizes", "image_shape"):
         if params.get(key) is not None:
             params[key] = [int(v) for v in params[key]]
+    if not isinstance(params.get("prediction_prior"), str | type(None)):
+        params["prediction_prior"] = [float(v) for v in params["prediction_prior"]]
     try:
         return json.dumps(params)
     except TypeError as exc:

@@ -29,6 +29,7 @@ def _estimators():
         yield LongTailClassifier(loss="ldam", reweight_schedule=schedule, **fast)
     yield LongTailClassifier(validation_fraction=0.2, n_iter_no_change=3, **fast)
     yield LongTailClassifier(loss="ce", posthoc_tau=1.0, tau_norm=1.0, **fast)
+    yield LongTailClassifier(prediction_prior="train", **fast)
     yield LongTailClassifier(
         loss="ce", reweight_schedule="drw", optimizer="sam", **fast
     )

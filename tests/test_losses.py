@@ -816,6 +816,48 @@ def test_prediction_log_scores_are_the_link_of_the_loss(name):
         torch.testing.assert_close(logits, loss.scale * outputs)
 
 
+#: The power of the training prior that each loss's raw outputs correspond to.
+OUTPUT_PRIOR_POWER = {
+    "ce": 1.0,
+    "focal": 1.0,
+    "ldam": 1.0,
+    "sigmoid": 1.0,
+    "sigmoid_focal": 1.0,
+    "logit_adjusted": 0.0,  # tau=1: uniform
+    "balanced_softmax": 0.0,
+    "vs": 0.0,  # tau=1 (the scaling is ignored)
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_output_log_prior_is_the_prior_the_raw_outputs_target(name):
+    log_prior = torch.log(torch.tensor(COUNTS, dtype=torch.float64) / sum(COUNTS))
+    output = build(name).output_log_prior(log_prior)
+    assert output.dtype == torch.float64
+    expected = OUTPUT_PRIOR_POWER[name] * log_prior
+    torch.testing.assert_close(output, expected, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("loss_class", [LogitAdjustedLoss, VSLoss])
+def test_prior_adjusted_outputs_target_the_prior_to_the_power_one_minus_tau(
+    loss_class, tau
+):
+    log_prior = torch.log(torch.tensor(COUNTS, dtype=torch.float64) / sum(COUNTS))
+    loss = loss_class(COUNTS, tau=tau)
+    expected = (1 - tau) * log_prior
+    torch.testing.assert_close(
+        loss.output_log_prior(log_prior), expected, atol=1e-6, rtol=0
+    )
+    # What the loss adds to the raw logits in training (for zero logits, its
+    # shift) takes them from the prior they target to the training prior.
+    outputs = torch.zeros(1, N_CLASSES, dtype=torch.float64)
+    shift = loss._adjusted_logits(outputs, torch.zeros(1, dtype=torch.long))[0]
+    torch.testing.assert_close(
+        shift, log_prior - loss.output_log_prior(log_prior), atol=1e-6, rtol=0
+    )
+
+
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("n_classes", [2, 3, 10])
 def test_initialize_head(name, n_classes):

@@ -91,6 +91,8 @@ def test_round_trip_string_labels_dataframe_ldam_drw_posthoc(tmp_path):
         {"loss": "vs", "validation_fraction": 0.25},
         {"loss": "ce", "reweight_schedule": "drs", "posthoc_tau": 1.0},
         {"loss": "focal", "gamma": 2.0, "optimizer": "adam", "lr": 0.01},
+        {"reweight_schedule": "drw", "prediction_prior": np.array([0.5, 0.3, 0.2])},
+        {"loss": "ce", "prediction_prior": "train"},
     ],
 )
 def test_round_trip_other_losses_and_schedules(params, tmp_path):

@@ -765,7 +765,7 @@ class _Interrupt(Callback):
 def _with_interrupt(clf, monkeypatch, callback):
     build = clf._callbacks
     monkeypatch.setattr(
-        clf, "_callbacks", lambda sampler: [*build(sampler), ("interrupt", callback)]
+        clf, "_callbacks", lambda *args: [*build(*args), ("interrupt", callback)]
     )
     return clf
 

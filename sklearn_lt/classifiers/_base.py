@@ -65,7 +65,13 @@ from ..schedules import (
 )
 from ..weights import effective_number_weights
 from ._custom_module import accepts, build_custom_module
-from ._statistics import class_counts, log_prior, moments
+from ._statistics import (
+    class_counts,
+    log_prior,
+    moments,
+    output_log_prior,
+    target_log_prior,
+)
 
 __all__ = ["BaseLongTailClassifier"]
 
@@ -131,6 +137,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "posthoc_tau": [Interval(Real, 0, None, closed="left")],
         "tau_norm": [Interval(Real, 0, None, closed="left")],
+        "prediction_prior": [StrOptions({"train", "balanced"}), "array-like", None],
         "device": [str, torch.device],
         "accelerator": [HasMethods(["prepare", "backward"]), None],
         "random_state": ["random_state"],
@@ -166,6 +173,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         n_iter_no_change,
         posthoc_tau,
         tau_norm,
+        prediction_prior,
         device,
         accelerator,
         random_state,
@@ -196,6 +204,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.n_iter_no_change = n_iter_no_change
         self.posthoc_tau = posthoc_tau
         self.tau_norm = tau_norm
+        self.prediction_prior = prediction_prior
         self.device = device
         self.accelerator = accelerator
         self.random_state = random_state
@@ -391,9 +400,18 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             # Targets come from our own label encoding: skip the per-batch check.
             criterion.validate_targets = False
         self._check_posthoc_tau(criterion)
+        if self.prediction_prior is not None:
+            target_log_prior(self.prediction_prior, self.class_counts_)
         return criterion
 
     def _check_posthoc_tau(self, criterion):
+        if self.posthoc_tau and self.prediction_prior is not None:
+            raise ValueError(
+                f"posthoc_tau={self.posthoc_tau} and prediction_prior="
+                f"{self.prediction_prior!r} both set the prior that predictions "
+                "target; use one of them (posthoc_tau=1 is prediction_prior="
+                "'balanced' for loss='ce')."
+            )
         if self.posthoc_tau and getattr(criterion, "prior_adjusted", False):
             raise ValueError(
                 f"posthoc_tau={self.posthoc_tau} adjusts the logits of a model "
@@ -448,13 +466,26 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             candidates.extend(milestones.milestones)
         return min(max(candidates), self.max_epochs_ - 1)
 
-    def _posthoc_offset(self):
-        """``-posthoc_tau * log prior`` as a float64 tensor, or ``None``."""
-        if not self.posthoc_tau:
-            return None
-        return torch.as_tensor(-self.posthoc_tau * log_prior(self.class_counts_))
+    def _prediction_offset(self, criterion, rebalanced):
+        """What predictions add to the scores (float64 tensor), or ``None``.
 
-    def _callbacks(self, sampler):
+        ``-posthoc_tau * log prior``; or, with ``prediction_prior``, the log of
+        its prior minus the log of the prior the scores target (the loss's,
+        times the class weights when ``rebalanced`` at the end of training).
+        """
+        if self.prediction_prior is None:
+            if not self.posthoc_tau:
+                return None
+            return torch.as_tensor(-self.posthoc_tau * log_prior(self.class_counts_))
+        weights = (
+            effective_number_weights(self.class_counts_, self.beta)
+            if rebalanced
+            else None
+        )
+        target = target_log_prior(self.prediction_prior, self.class_counts_)
+        return target - output_log_prior(criterion, self.class_counts_, weights)
+
+    def _callbacks(self, sampler, criterion):
         callbacks = [("lr_schedule", self._lr_callback())]
         start = self._deferral_epoch()
         if start is not None:
@@ -465,7 +496,13 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             )
         if self.validation_fraction is not None:
             scoring = BalancedAccuracyScoring(
-                self.classes_.size, self._posthoc_offset(), self.tau_norm
+                self.classes_.size,
+                # Early stopping keeps an epoch with the re-balancing on, if
+                # it ever starts (_first_early_stopping_epoch).
+                self._prediction_offset(
+                    criterion, start is not None and start < self.max_epochs_
+                ),
+                self.tau_norm,
             )
             callbacks += [
                 ("balanced_accuracy", scoring),
@@ -570,7 +607,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             iterator_train__sampler=sampler,
             iterator_valid=TensorBatchIterator,
             train_split=None,
-            callbacks=self._callbacks(sampler),
+            callbacks=self._callbacks(sampler, criterion),
             predict_nonlinearity=None,
             verbose=int(self.verbose),
             **placement,
@@ -608,6 +645,13 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 class_weights=effective_number_weights(self.class_counts_, self.beta)
             )
             rebalancing.initialize()
+        scoring = dict(net.callbacks_).get("balanced_accuracy")
+        if scoring is not None:  # scores as predict will, with this fit's prior
+            end = len(net.history) + self.max_epochs_
+            rebalanced = rebalancing is not None and rebalancing.start_epoch < end
+            scoring.set_params(
+                offset=self._prediction_offset(net.criterion_, rebalanced)
+            )
         # A new cycle of the learning-rate shape over the new epochs (no
         # warm-up): the old one has ended (a cosine schedule at zero).
         lr_schedule = dict(net.callbacks_)["lr_schedule"]
@@ -701,7 +745,11 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         outputs = self._outputs(self._prepare_inference(X))
         criterion = self.net_.criterion_
         self._check_posthoc_tau(criterion)
-        scores = prediction_scores(criterion, outputs, self._posthoc_offset())
+        # The weights kept are those of the last (completed) epoch.
+        last = self.history_[-1] if len(self.history_) else {}
+        rebalanced = bool(last.get("rebalancing", False))
+        offset = self._prediction_offset(criterion, rebalanced)
+        scores = prediction_scores(criterion, outputs, offset)
         return torch.log_softmax(scores, dim=1).numpy()
 
     def predict_log_proba(self, X):
@@ -723,7 +771,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         """Class probabilities.
 
         A softmax of the logits (a normalized sigmoid for the sigmoid losses),
-        adjusted by ``posthoc_tau`` when it is non-zero.
+        adjusted by ``posthoc_tau`` when it is non-zero, or moved to the class
+        prior ``prediction_prior`` when it is set.
 
         Parameters
         ----------
@@ -742,9 +791,10 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         """Confidence scores whose argmax is the prediction.
 
         The log-probabilities of :meth:`predict_log_proba`: the prediction
-        logits (minus ``posthoc_tau * log prior`` when set) shifted so that
-        each row's probabilities sum to one. Binary problems return the score
-        of ``classes_[1]`` minus that of ``classes_[0]``.
+        logits (minus ``posthoc_tau * log prior``, or moved to
+        ``prediction_prior``, when set) shifted so that each row's
+        probabilities sum to one. Binary problems return the score of
+        ``classes_[1]`` minus that of ``classes_[0]``.
 
         Parameters
         ----------

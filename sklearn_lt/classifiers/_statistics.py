@@ -1,10 +1,17 @@
 """Statistics of the training data: class counts, class priors, input moments."""
 
 import numpy as np
+import torch
 
 from ..weights import class_priors
 
-__all__ = ["class_counts", "log_prior", "moments"]
+__all__ = [
+    "class_counts",
+    "log_prior",
+    "moments",
+    "output_log_prior",
+    "target_log_prior",
+]
 
 #: Values per chunk when input moments are accumulated: float64 temporaries of
 #: 8 MiB, whatever the size of X.
@@ -23,6 +30,52 @@ def class_counts(y_encoded, sample_weight, n_classes):
 def log_prior(class_counts):
     """Log class priors; zero counts count as the rarest class (never -inf)."""
     return np.log(class_priors(class_counts))
+
+
+def target_log_prior(prediction_prior, class_counts):
+    """Log of the class prior that ``prediction_prior`` names, float64 tensor.
+
+    ``"train"``: the training prior; ``"balanced"``: uniform; an array-like:
+    non-negative, finite weights of each class, normalized (a zero gives
+    ``-inf``: that class is never predicted).
+    """
+    n_classes = len(class_counts)
+    if isinstance(prediction_prior, str):
+        if prediction_prior == "train":
+            return torch.as_tensor(log_prior(class_counts))
+        return torch.full((n_classes,), -np.log(n_classes), dtype=torch.float64)
+    prior = np.asarray(prediction_prior, dtype=np.float64)
+    if prior.shape != (n_classes,):
+        raise ValueError(
+            f"prediction_prior must have one entry per class, shape ({n_classes},);"
+            f" got shape {prior.shape}."
+        )
+    if not np.isfinite(prior).all() or (prior < 0).any() or not prior.sum() > 0:
+        raise ValueError(
+            "prediction_prior must be finite and non-negative with a positive sum; "
+            f"got {prior.tolist()}."
+        )
+    with np.errstate(divide="ignore"):
+        return torch.as_tensor(np.log(prior / prior.sum()))
+
+
+def output_log_prior(criterion, class_counts, class_weights=None):
+    """Log of the prior that a trained model's prediction scores target.
+
+    The loss says which prior its outputs are calibrated to, given the
+    training prior (``criterion.output_log_prior``; the training prior for a
+    loss that does not say). Class weights active at the end of training
+    (re-weighting the loss, or re-sampling the batches) multiply it: the
+    model was trained on data whose prior is the training prior times the
+    weights. A class of weight zero, never trained on, keeps its prior.
+    """
+    train = torch.as_tensor(log_prior(class_counts))
+    link = getattr(criterion, "output_log_prior", None)
+    result = train if link is None else link(train).to(torch.float64)
+    if class_weights is not None:
+        weights = np.asarray(class_weights, dtype=np.float64)
+        result = result + torch.as_tensor(np.log(np.where(weights > 0, weights, 1.0)))
+    return result
 
 
 def moments(X, axis, sample_weight=None):

@@ -110,6 +110,25 @@ class LongTailClassifier(BaseLongTailClassifier):
     tau_norm : float, default=0.0
         Prediction-time tau-normalization of the last layer (Kang et al., 2020):
         class weight vectors are divided by their norm to this power.
+    prediction_prior : {"train", "balanced"}, array-like or None, default=None
+        The class prior that ``predict_proba`` and ``predict`` target: the
+        logits move by the log of this prior minus the log of the prior the
+        model's raw outputs correspond to. ``"train"``: the training class
+        frequencies (calibrated probabilities on data like the training set);
+        ``"balanced"``: uniform (what maximizes balanced accuracy); an array
+        of shape (n_classes,): any prior, e.g. a known deployment prior
+        (normalized; a zero never predicts its class). ``None`` keeps the raw
+        outputs, whose prior depends on the loss: uniform for
+        ``"logit_adjusted"`` with ``tau=1`` (the default: default predictions
+        target balanced accuracy) and ``"balanced_softmax"``; the training
+        prior to the power ``1 - tau`` for ``"logit_adjusted"`` and ``"vs"``
+        (for ``"vs"`` approximately: its multiplicative scaling is ignored);
+        the training prior for ``"ce"``, ``"focal"``, ``"ldam"``,
+        ``"sigmoid"`` and ``"sigmoid_focal"`` (approximately for the focal
+        and margin losses). Class weights of ``reweight_schedule`` active at
+        the end of training multiply that prior, and are taken out too.
+        Cannot be combined with ``posthoc_tau``; can be changed after fitting
+        with ``set_params``.
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     accelerator : accelerate.Accelerator or None, default=None
@@ -244,6 +263,7 @@ class LongTailClassifier(BaseLongTailClassifier):
         n_iter_no_change=10,
         posthoc_tau=0.0,
         tau_norm=0.0,
+        prediction_prior=None,
         device="auto",
         accelerator=None,
         random_state=None,
@@ -275,6 +295,7 @@ class LongTailClassifier(BaseLongTailClassifier):
             n_iter_no_change=n_iter_no_change,
             posthoc_tau=posthoc_tau,
             tau_norm=tau_norm,
+            prediction_prior=prediction_prior,
             device=device,
             accelerator=accelerator,
             random_state=random_state,

@@ -121,6 +121,32 @@ class _ClassificationLoss(nn.Module):
         """
         return self.prediction_logits(outputs)
 
+    def output_log_prior(self, log_prior):
+        r"""The log class prior that the prediction scores are calibrated to.
+
+        A loss trained on data with class prior :math:`\pi` estimates a
+        posterior, and its prediction scores (:meth:`prediction_log_scores`)
+        are that posterior under some prior :math:`r` (up to a constant per
+        row). Knowing :math:`r`, the classifiers' ``prediction_prior`` moves
+        the scores to any target prior :math:`q`: ``scores - log r + log q``.
+        The default, for a loss without a prior term (cross-entropy, focal,
+        LDAM, the sigmoid losses), is the training prior itself; a loss that
+        trains on logits shifted by :math:`\tau \log \pi` subtracts its shift.
+        For losses that are not proper scoring rules (focal, LDAM's margins)
+        the calibration is approximate.
+
+        Parameters
+        ----------
+        log_prior : Tensor of shape (n_classes,)
+            Log of the training class prior (float64).
+
+        Returns
+        -------
+        log_prior : Tensor of shape (n_classes,)
+            Log of :math:`r`, up to an additive constant.
+        """
+        return log_prior
+
     def initialize_head(self, head, n_classes):
         """Initialize the network's last layer before training.
 

@@ -245,6 +245,15 @@ class LogitAdjustedLoss(_SoftmaxCrossEntropy):
     def prior_adjusted(self):
         return self.tau > 0
 
+    def output_log_prior(self, log_prior):
+        r"""``log pi - tau log pi``: ``(1 - tau) log pi``, uniform for ``tau=1``.
+
+        The raw logits plus :math:`\tau \log \pi` estimate the posterior
+        under the training prior, so the raw logits alone are calibrated to
+        the prior :math:`\pi^{1 - \tau}`.
+        """
+        return log_prior - self.tau * self.log_prior.to(log_prior)
+
     def _adjusted_logits(self, logits, target):
         return logits + self.tau * self.log_prior.to(logits.dtype)
 
@@ -361,6 +370,16 @@ class VSLoss(_SoftmaxCrossEntropy):
     @property
     def prior_adjusted(self):
         return self.tau > 0 or self.gamma > 0
+
+    def output_log_prior(self, log_prior):
+        r"""``(1 - tau) log pi``, as :meth:`LogitAdjustedLoss.output_log_prior`.
+
+        An approximation when ``gamma > 0``: the loss trains on
+        :math:`\Delta \odot z + \iota`, and the multiplicative scaling
+        :math:`\Delta` of the raw logits :math:`z` is not an additive prior
+        term, so it is ignored (exact for ``gamma=0``).
+        """
+        return log_prior - self.logit_offset.to(log_prior)
 
     def _adjusted_logits(self, logits, target):
         scale = self.logit_scale.to(logits.dtype)
