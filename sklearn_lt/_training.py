@@ -26,6 +26,7 @@ __all__ = [
     "SafeEarlyStopping",
     "TrainingInterruptedWarning",
     "prediction_scores",
+    "sample_attention_loss",
 ]
 
 
@@ -66,6 +67,60 @@ def _identity(outputs):
     return outputs
 
 
+def sample_attention_loss(criterion, outputs, target, sample_weight, temperature):
+    r"""The loss of a batch under attentional weighting (ABSGD, Qi et al.).
+
+    Each example's weight is multiplied by its attention
+
+    .. math::
+
+        p_i = \frac{e^{\ell_i / \lambda}}{\sum_k e^{\ell_k / \lambda}},
+
+    a softmax over the batch of its per-example loss :math:`\ell_i` (as the
+    criterion returns it with ``reduction="none"``: with its class weight, as
+    in the official code), detached from the graph. The result keeps the
+    package's weighted mean, :math:`\sum_i p_i w_i l_i / \sum_i p_i w_i` with
+    :math:`w_i` the class weight times ``sample_weight`` and :math:`l_i` the
+    unweighted loss, so a batch-level scale of the attention cancels: the
+    official code's running normalizer (a per-batch step-size factor there)
+    has no role, and the softmax is the overflow-free form of
+    :math:`e^{\ell_i / \lambda}`. A large ``temperature`` gives the plain
+    weighted mean; a small one concentrates on the hardest examples.
+
+    Parameters
+    ----------
+    criterion : torch.nn.Module
+        A loss with a ``reduction`` attribute (and optionally a class
+        ``weight``); it is evaluated with ``reduction="none"``.
+    outputs : Tensor of shape (n_samples, n_classes)
+    target : Tensor of shape (n_samples,)
+    sample_weight : Tensor of shape (n_samples,) or None
+    temperature : float
+        :math:`\lambda > 0`.
+
+    Returns
+    -------
+    loss : Tensor (scalar)
+    """
+    reduction = criterion.reduction
+    criterion.reduction = "none"
+    try:
+        losses = criterion(outputs, target)
+    finally:
+        criterion.reduction = reduction
+    attention = torch.softmax(losses.detach() / temperature, dim=0)
+    class_weight = getattr(criterion, "weight", None)
+    weights = attention
+    if class_weight is not None:
+        weights = weights * class_weight.to(losses.dtype)[target]
+    if sample_weight is not None:
+        sample_weight = sample_weight.to(losses.dtype)
+        attention = attention * sample_weight
+        weights = weights * sample_weight
+    tiny = torch.finfo(losses.dtype).tiny
+    return (attention * losses).sum() / weights.sum().clamp_min(tiny)
+
+
 class NonFiniteLossError(FloatingPointError, ValueError):
     """Raised when the training loss becomes NaN or infinite."""
 
@@ -81,12 +136,20 @@ class LongTailNet(NeuralNet):
     either the class-index tensor or the pair ``(classes, sample_weight)``, which is
     handed to the criterion's ``sample_weight`` argument.
 
+    ``sample_attention`` (a temperature, or ``None``) weights the training
+    examples of each batch by :func:`sample_attention_loss` (ABSGD); the
+    validation loss stays the plain weighted mean.
+
     An interrupted fit (``KeyboardInterrupt``) restores the network's weights at
     the end of the last completed epoch, drops the unfinished epoch from the
     history and sets ``interrupted_after_epoch_`` (``None`` when training was
     not interrupted), so the estimator stays usable and can say so. (skorch
     alone keeps the weights of the last mini-batch.)
     """
+
+    def __init__(self, *args, sample_attention=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sample_attention = sample_attention
 
     def on_train_begin(self, net, **kwargs):
         super().on_train_begin(net, **kwargs)
@@ -165,6 +228,14 @@ class LongTailNet(NeuralNet):
         return steps[0]
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        temperature = getattr(self, "sample_attention", None)
+        if training and temperature is not None:
+            target, sample_weight = (
+                y_true if isinstance(y_true, tuple | list) else (y_true, None)
+            )
+            return sample_attention_loss(
+                self.criterion_, y_pred, target, sample_weight, temperature
+            )
         if isinstance(y_true, tuple | list):
             target, sample_weight = y_true
             return self.criterion_(y_pred, target, sample_weight=sample_weight)

@@ -1675,3 +1675,73 @@ def test_accelerator_trains_through_accelerate(tmp_path):
         load_model(tmp_path / "model.pt").predict_proba(X), proba
     )
     assert clone(clf).accelerator is not None
+
+
+# ------------------------------------------------- sample attention (ABSGD)
+def _attention_data():
+    return make_classification(
+        n_samples=240,
+        n_classes=3,
+        n_informative=4,
+        weights=[0.75, 0.18, 0.07],
+        random_state=0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("loss", "schedule", "optimizer"),
+    [
+        ("ce", None, "sgd"),
+        ("ldam", "drw", "sgd"),
+        ("logit_adjusted", "resample", "adam"),
+        ("sigmoid_focal", "reweight", "sam"),
+    ],
+)
+def test_sample_attention_fits_with_losses_schedules_optimizers(
+    loss, schedule, optimizer
+):
+    X, y = _attention_data()
+    weights = np.random.RandomState(0).uniform(0.5, 2.0, size=y.size)
+    clf = LongTailClassifier(
+        loss=loss,
+        reweight_schedule=schedule,
+        deferral_start=0.5,
+        optimizer=optimizer,
+        sample_attention=1.0,
+        max_epochs=3,
+        random_state=0,
+    ).fit(X, y, sample_weight=weights)
+    assert clf.net_.sample_attention == 1.0
+    assert np.isfinite(clf.predict_proba(X)).all()
+    assert np.isfinite([row["train_loss"] for row in clf.history_]).all()
+
+
+def test_sample_attention_none_is_unchanged_and_large_is_close_to_it():
+    X, y = _attention_data()
+    params = {"loss": "ce", "reweight_schedule": "drw", "max_epochs": 3}
+    plain = LongTailClassifier(random_state=0, **params).fit(X, y)
+    assert plain.net_.sample_attention is None
+    flat = LongTailClassifier(sample_attention=1e9, random_state=0, **params)
+    np.testing.assert_allclose(
+        flat.fit(X, y).predict_proba(X), plain.predict_proba(X), atol=1e-4
+    )
+    sharp = LongTailClassifier(sample_attention=0.1, random_state=0, **params)
+    assert not np.allclose(sharp.fit(X, y).predict_proba(X), plain.predict_proba(X))
+
+
+def test_sample_attention_follows_set_params_on_warm_start():
+    X, y = _attention_data()
+    clf = LongTailClassifier(max_epochs=2, random_state=0, warm_start=True).fit(X, y)
+    clf.set_params(sample_attention=0.5).fit(X, y)
+    assert clf.net_.sample_attention == 0.5
+
+
+def test_sample_attention_needs_a_loss_with_reduction():
+    class NoReduction(nn.Module):
+        def forward(self, logits, target):
+            return F.cross_entropy(logits, target)
+
+    X, y = _attention_data()
+    clf = LongTailClassifier(loss=NoReduction, sample_attention=1.0, max_epochs=1)
+    with pytest.raises(ValueError, match="reduction"):
+        clf.fit(X, y)

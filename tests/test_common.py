@@ -33,6 +33,7 @@ def _estimators():
     yield LongTailClassifier(
         loss="ce", reweight_schedule="drw", optimizer="sam", **fast
     )
+    yield LongTailClassifier(loss="ldam", sample_attention=5.0, **fast)
     yield LongTailImageClassifier(architecture="cnn", **fast)
     yield LongTailImageClassifier(
         architecture="cnn", loss="ldam", reweight_schedule="drw", **fast

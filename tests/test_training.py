@@ -19,6 +19,7 @@ from sklearn_lt._training import (
     LongTailNet,
     NonFiniteLossError,
     PredefinedSplit,
+    sample_attention_loss,
 )
 from sklearn_lt.losses import CrossEntropyLoss, FocalLoss
 
@@ -290,3 +291,77 @@ def test_finite_loss_check_stops_a_net_in_the_right_epoch():
     with pytest.raises(NonFiniteLossError, match=r"in epoch 3\b"):
         net.fit(DeviceDataset(X, y), None)
     assert len(net.history) == 3
+
+
+# ------------------------------------------------- sample attention (ABSGD)
+def _attention_case(seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randn(12, 3, generator=generator, dtype=torch.float64)
+    target = torch.randint(0, 3, (12,), generator=generator)
+    sample_weight = torch.rand(12, generator=generator, dtype=torch.float64)
+    class_weight = torch.tensor([0.5, 1.0, 3.0], dtype=torch.float64)
+    return logits, target, sample_weight, class_weight
+
+
+@pytest.mark.parametrize("temperature", [0.1, 1.0, 5.0])
+def test_sample_attention_loss_matches_an_independent_computation(temperature):
+    logits, target, sample_weight, class_weight = _attention_case()
+    criterion = FocalLoss(gamma=2.0, weight=class_weight)
+    loss = sample_attention_loss(criterion, logits, target, sample_weight, temperature)
+    # By hand, in numpy: focal losses, class-weighted losses in the exponent.
+    z = logits.numpy()
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    log_p_y = log_p[np.arange(12), target.numpy()]
+    plain = -((1 - np.exp(log_p_y)) ** 2) * log_p_y
+    c = class_weight.numpy()[target.numpy()]
+    s = sample_weight.numpy()
+    e = np.exp(c * plain / temperature)
+    p = e / e.sum()
+    expected = (p * c * s * plain).sum() / (p * c * s).sum()
+    np.testing.assert_allclose(loss.item(), expected, rtol=1e-10)
+    assert criterion.reduction == "mean"  # restored
+
+
+def test_sample_attention_gradient_treats_the_attention_as_constant():
+    logits, target, sample_weight, class_weight = _attention_case(1)
+    criterion = CrossEntropyLoss(weight=class_weight)
+    logits.requires_grad_()
+    loss = sample_attention_loss(criterion, logits, target, sample_weight, 0.5)
+    (grad,) = torch.autograd.grad(loss, logits)
+    with torch.no_grad():
+        per_example = CrossEntropyLoss(weight=class_weight, reduction="none")(
+            logits, target
+        )
+        attention = torch.softmax(per_example / 0.5, dim=0)
+    expected = criterion(logits, target, sample_weight=attention * sample_weight)
+    (expected_grad,) = torch.autograd.grad(expected, logits)
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(grad, expected_grad)
+
+
+def test_sample_attention_with_a_large_temperature_is_the_weighted_mean():
+    logits, target, sample_weight, class_weight = _attention_case(2)
+    criterion = CrossEntropyLoss(weight=class_weight)
+    loss = sample_attention_loss(criterion, logits, target, sample_weight, 1e12)
+    expected = criterion(logits, target, sample_weight=sample_weight)
+    torch.testing.assert_close(loss, expected)
+
+
+def test_sample_attention_survives_large_losses():
+    logits = torch.tensor([[300.0, -300.0], [0.0, 0.0]])
+    target = torch.tensor([1, 0])
+    loss = sample_attention_loss(CrossEntropyLoss(), logits, target, None, 0.01)
+    torch.testing.assert_close(loss, torch.tensor(600.0))
+
+
+def test_net_applies_sample_attention_to_training_loss_only():
+    logits, target, sample_weight, _ = _attention_case(3)
+    net = _initialized_net(CrossEntropyLoss())
+    net.sample_attention = 0.5
+    plain = net.criterion_(logits, target, sample_weight=sample_weight)
+    attended = sample_attention_loss(net.criterion_, logits, target, sample_weight, 0.5)
+    y_true = (target, sample_weight)
+    torch.testing.assert_close(net.get_loss(logits, y_true, training=True), attended)
+    torch.testing.assert_close(net.get_loss(logits, y_true, training=False), plain)
+    net.sample_attention = None
+    torch.testing.assert_close(net.get_loss(logits, y_true, training=True), plain)

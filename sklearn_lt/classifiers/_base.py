@@ -131,6 +131,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "sam_rho": [Interval(Real, 0, None, closed="left")],
+        "sample_attention": [Interval(Real, 0, None, closed="neither"), None],
         "lr_schedule": [StrOptions({"step", "cosine", "constant"})],
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
@@ -167,6 +168,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         momentum,
         weight_decay,
         sam_rho,
+        sample_attention,
         lr_schedule,
         warmup_epochs,
         validation_fraction,
@@ -198,6 +200,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.sam_rho = sam_rho
+        self.sample_attention = sample_attention
         self.lr_schedule = lr_schedule
         self.warmup_epochs = warmup_epochs
         self.validation_fraction = validation_fraction
@@ -396,6 +399,11 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 f"accepts a `weight` argument; {loss_class.__name__} does not."
             )
         criterion = make_loss(loss_class, self.class_counts_, **params)
+        if self.sample_attention is not None and not hasattr(criterion, "reduction"):
+            raise ValueError(
+                "sample_attention needs per-example losses: a loss with a "
+                f"`reduction` attribute; {loss_class.__name__} has none."
+            )
         if hasattr(criterion, "validate_targets"):
             # Targets come from our own label encoding: skip the per-batch check.
             criterion.validate_targets = False
@@ -608,6 +616,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             iterator_valid=TensorBatchIterator,
             train_split=None,
             callbacks=self._callbacks(sampler, criterion),
+            sample_attention=self.sample_attention,
             predict_nonlinearity=None,
             verbose=int(self.verbose),
             **placement,
@@ -631,6 +640,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         # class weights from this fit's class counts (changed in place).
         net = self.net_
         net.max_epochs = self.max_epochs_
+        net.sample_attention = self.sample_attention
         fresh = self._make_criterion()
         with torch.no_grad():
             for name, buffer in fresh.named_buffers():

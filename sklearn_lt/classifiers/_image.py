@@ -117,6 +117,9 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         Radius of SAM's ascent step; see :class:`LongTailClassifier`
         (Rangwani et al. use 0.5 with CE-DRW and 0.8 with LDAM-DRW on
         CIFAR-10-LT).
+    sample_attention : float or None, default=None
+        Temperature of ABSGD's attentional weighting of the examples of each
+        batch; see :class:`LongTailClassifier`. ``None``: off.
     lr_schedule : {"cosine", "step", "constant"}, default="cosine"
         Shape after warm-up; see :class:`LongTailClassifier`.
     warmup_epochs : int, default=5
@@ -234,6 +237,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         momentum=0.9,
         weight_decay=2e-4,
         sam_rho=0.05,
+        sample_attention=None,
         lr_schedule="cosine",
         warmup_epochs=5,
         validation_fraction=None,
@@ -266,6 +270,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
             momentum=momentum,
             weight_decay=weight_decay,
             sam_rho=sam_rho,
+            sample_attention=sample_attention,
             lr_schedule=lr_schedule,
             warmup_epochs=warmup_epochs,
             validation_fraction=validation_fraction,

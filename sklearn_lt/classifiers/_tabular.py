@@ -81,6 +81,20 @@ class LongTailClassifier(BaseLongTailClassifier):
         every loss and schedule. Rangwani et al. use larger radii with
         re-weighting, where SAM helps the tail classes most (CIFAR-10-LT:
         0.1 with CE, 0.5 with CE-DRW, 0.8 with LDAM-DRW).
+    sample_attention : float or None, default=None
+        Attentional re-weighting of the examples of each mini-batch (ABSGD,
+        Qi et al.): the temperature ``lam > 0`` of the attention
+        ``p_i = softmax(loss_i / lam)`` over the batch, computed from the
+        per-example losses (with their class weights) and detached. The batch
+        loss stays a weighted mean, ``sum p_i w_i l_i / sum p_i w_i`` with
+        ``w_i`` the class weight times ``sample_weight``: ``None`` (or a very
+        large value) is the plain weighted mean, a small value concentrates
+        on the hardest examples. ``lam`` is in units of the loss: LDAM's
+        ``scale`` makes its losses about that much larger, and ``lam=1``
+        then weights only a handful of examples per batch; use a larger one.
+        Works with every loss, schedule and optimizer, from the first epoch
+        (the paper's two-stage recipe starts it with DRW); costs nothing
+        noticeable.
     lr_schedule : {"cosine", "step", "constant"}, default="cosine"
         After ``warmup_epochs`` of linear warm-up: cosine decay to zero, step
         decay (x0.01 at 80% and x0.0001 at 90% of training, the papers'
@@ -256,6 +270,7 @@ class LongTailClassifier(BaseLongTailClassifier):
         momentum=0.9,
         weight_decay=2e-4,
         sam_rho=0.05,
+        sample_attention=None,
         lr_schedule="cosine",
         warmup_epochs=5,
         standardize=True,
@@ -289,6 +304,7 @@ class LongTailClassifier(BaseLongTailClassifier):
             momentum=momentum,
             weight_decay=weight_decay,
             sam_rho=sam_rho,
+            sample_attention=sample_attention,
             lr_schedule=lr_schedule,
             warmup_epochs=warmup_epochs,
             validation_fraction=validation_fraction,
