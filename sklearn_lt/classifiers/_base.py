@@ -21,7 +21,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     column_or_1d,
 )
-from skorch.callbacks import LRScheduler, ProgressBar
+from skorch.callbacks import ProgressBar
 
 from .._compat import (
     HasMethods,
@@ -35,7 +35,6 @@ from .._device_data import (
     ClassWeightedSampler,
     DeviceDataset,
     TensorBatchIterator,
-    as_tensor,
     resolve_device,
     stratified_holdout,
 )
@@ -52,19 +51,22 @@ from .._training import (
     prediction_scores,
 )
 from ..losses import LOSSES, loss_parameters, make_loss
-from ..modules import Standardized, tau_normalize_head
+from ..modules import Standardized
 from ..schedules import (
     REWEIGHT_SCHEDULES,
     Rebalancing,
     RestartedSchedule,
-    WarmupCosineDecay,
-    WarmupStepDecay,
     auto_epochs,
-    deferral_epoch,
-    warmup_length,
 )
 from ..weights import effective_number_weights
 from ._custom_module import accepts, build_custom_module
+from ._inference import batched_outputs
+from ._schedule_plan import (
+    first_early_stopping_epoch,
+    lr_multiplier,
+    lr_scheduler,
+    rebalancing_start,
+)
 from ._statistics import (
     class_counts,
     log_prior,
@@ -82,7 +84,8 @@ _OPTIMIZERS = {
     "adamw": torch.optim.AdamW,
 }
 _LOSS_HYPERPARAMETERS = ("max_margin", "scale", "tau", "gamma")
-#: Prediction batches (one fixed shape, see ``_outputs``) hold about this many
+#: Prediction batches (one fixed shape, see ``_inference.batched_outputs``) hold
+#: about this many
 #: input values, with at least 16 and at most 1024 rows.
 _PREDICT_BATCH_VALUES = 2**18
 _PREDICT_BATCH_ROWS = (16, 1024)
@@ -458,22 +461,6 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             **self._network_options(),
         )
 
-    def _deferral_epoch(self):
-        """Epoch at which re-balancing starts, or ``None`` without a schedule."""
-        if self.reweight_schedule is None:
-            return None
-        _, deferred = REWEIGHT_SCHEDULES[self.reweight_schedule]
-        return deferral_epoch(self.max_epochs_, self.deferral_start) if deferred else 0
-
-    def _first_early_stopping_epoch(self):
-        """No early stop, or return to weights, before re-balancing and decays."""
-        warmup = warmup_length(self.max_epochs_, self.warmup_epochs)
-        candidates = [warmup, self._deferral_epoch() or 0]
-        if self.lr_schedule == "step":
-            milestones = WarmupStepDecay.for_training(self.max_epochs_, warmup)
-            candidates.extend(milestones.milestones)
-        return min(max(candidates), self.max_epochs_ - 1)
-
     def _prediction_offset(self, criterion, rebalanced):
         """What predictions add to the scores (float64 tensor), or ``None``.
 
@@ -494,8 +481,15 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         return target - output_log_prior(criterion, self.class_counts_, weights)
 
     def _callbacks(self, sampler, criterion):
-        callbacks = [("lr_schedule", self._lr_callback())]
-        start = self._deferral_epoch()
+        callbacks = [
+            (
+                "lr_schedule",
+                lr_scheduler(self.lr_schedule, self.max_epochs_, self.warmup_epochs),
+            )
+        ]
+        start = rebalancing_start(
+            self.reweight_schedule, self.max_epochs_, self.deferral_start
+        )
         if start is not None:
             method, _ = REWEIGHT_SCHEDULES[self.reweight_schedule]
             weights = effective_number_weights(self.class_counts_, self.beta)
@@ -506,7 +500,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             scoring = BalancedAccuracyScoring(
                 self.classes_.size,
                 # Early stopping keeps an epoch with the re-balancing on, if
-                # it ever starts (_first_early_stopping_epoch).
+                # it ever starts (first_early_stopping_epoch).
                 self._prediction_offset(
                     criterion, start is not None and start < self.max_epochs_
                 ),
@@ -517,7 +511,12 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 (
                     "early_stopping",
                     SafeEarlyStopping(
-                        first_epoch=self._first_early_stopping_epoch(),
+                        first_epoch=first_early_stopping_epoch(
+                            self.lr_schedule,
+                            self.max_epochs_,
+                            self.warmup_epochs,
+                            start,
+                        ),
                         monitor="valid_balanced_accuracy",
                         lower_is_better=False,
                         patience=self.n_iter_no_change,
@@ -536,25 +535,6 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def _print_sink(self, message):
         if self.verbose:
             print(message)
-
-    def _lr_multiplier(self, warmup):
-        """The learning-rate shape over ``max_epochs_`` epochs."""
-        if self.lr_schedule == "step":
-            return WarmupStepDecay.for_training(self.max_epochs_, warmup)
-        if self.lr_schedule == "cosine":
-            return WarmupCosineDecay(self.max_epochs_, warmup)
-        return WarmupStepDecay(warmup)
-
-    def _lr_callback(self):
-        multiplier = self._lr_multiplier(
-            warmup_length(self.max_epochs_, self.warmup_epochs)
-        )
-        return LRScheduler(
-            policy=torch.optim.lr_scheduler.LambdaLR,
-            lr_lambda=multiplier,
-            step_every="epoch",
-            event_name="lr",
-        )
 
     def _optimizer_params(self, criterion):
         params = {"weight_decay": self.weight_decay}
@@ -666,7 +646,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         # warm-up): the old one has ended (a cosine schedule at zero).
         lr_schedule = dict(net.callbacks_)["lr_schedule"]
         lr_schedule.lr_lambda = RestartedSchedule(
-            self._lr_multiplier(warmup=0),
+            lr_multiplier(self.lr_schedule, self.max_epochs_, warmup=0),
             first_epoch=len(net.history),
             before=lr_schedule.lr_lambda,
         )
@@ -710,49 +690,16 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self)
         return self._validate_features(X, reset=False)
 
-    def _module_device(self):
-        module = self.net_.module_
-        for tensor in (*module.parameters(), *module.buffers()):
-            return tensor.device
-        return torch.device("cpu")
-
-    def _outputs(self, X):
-        """Raw network outputs for ``X`` as a float64 tensor (computed in float32).
-
-        The trained float32 network runs on batches of one fixed shape: the
-        last batch is padded with zero rows. Matrix and convolution kernels are
-        chosen by shape, so with one shape a row's output does not depend on
-        the rows predicted with it (scikit-learn's subset- and order-invariance
-        checks in ``test_common.py``), and memory is bounded by the batch,
-        whatever the number of rows.
-        """
-        module = self.net_.module_
-        device = self._module_device()
-        was_training = module.training
-        module.eval()
-        hook = tau_normalize_head(module, self.tau_norm) if self.tau_norm else None
-        rows = self._prediction_batch_rows()
-        outputs = []
-        try:
-            with torch.inference_mode():
-                for start in range(0, X.shape[0], rows):
-                    batch = as_tensor(X[start : start + rows], device)
-                    n_rows = batch.shape[0]
-                    if n_rows < rows:
-                        padding = batch.new_zeros((rows - n_rows, *batch.shape[1:]))
-                        batch = torch.cat([batch, padding])
-                    outputs.append(module(batch)[:n_rows].to(torch.float64).cpu())
-        finally:
-            if hook is not None:
-                hook.remove()
-            module.train(was_training)
-        if not outputs:
-            return torch.zeros((0, self.classes_.size), dtype=torch.float64)
-        return torch.cat(outputs)
-
     def _log_proba(self, X):
         """Log-probabilities (float64) after the optional post-hoc adjustment."""
-        outputs = self._outputs(self._prepare_inference(X))
+        X = self._prepare_inference(X)  # checks that the estimator is fitted
+        outputs = batched_outputs(
+            self.net_.module_,
+            X,
+            self._prediction_batch_rows(),
+            self.classes_.size,
+            self.tau_norm,
+        )
         criterion = self.net_.criterion_
         self._check_posthoc_tau(criterion)
         # The weights kept are those of the last (completed) epoch.
