@@ -12,15 +12,14 @@ from typing import ClassVar
 import numpy as np
 from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
-from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import StratifiedKFold, check_cv, cross_val_predict
-from sklearn.utils import assert_all_finite, get_tags, indexable
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils import get_tags
+from sklearn.utils.validation import check_is_fitted
 
 from ._compat import HasMethods, Interval, StrOptions, _fit_context
+from ._wrapped import fit_wrapped
 from .weights import class_priors
 
 __all__ = ["LogitAdjustedClassifier"]
@@ -326,34 +325,8 @@ class LogitAdjustedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         self : object
             The fitted classifier.
         """
-        if y is not None:
-            assert_all_finite(y, input_name="y")
-        check_classification_targets(y)
-        X, y = indexable(X, y)
-        y = column_or_1d(y, warn=True)
         estimator = self._get_estimator()
-        frozen = isinstance(estimator, FrozenEstimator)
-
-        if frozen:
-            self.estimator_ = estimator
-        else:
-            self.estimator_ = clone(estimator).fit(X, y, **fit_params)
-        self.classes_ = np.asarray(self.estimator_.classes_)
-        for attr in ("n_features_in_", "feature_names_in_"):
-            if hasattr(self.estimator_, attr):
-                setattr(self, attr, getattr(self.estimator_, attr))
-
-        # Map y onto classes_ (whose order is the wrapped estimator's).
-        y_labels, y_inverse = np.unique(y, return_inverse=True)
-        position = {c: i for i, c in enumerate(self.classes_.tolist())}
-        unknown = [c for c in y_labels.tolist() if c not in position]
-        if unknown:
-            raise ValueError(
-                f"y contains labels {unknown!r} that are not in the classes_ "
-                f"{self.classes_.tolist()!r} of the wrapped estimator."
-            )
-        label_pos = np.array([position[c] for c in y_labels.tolist()], dtype=np.intp)
-        y_idx = label_pos[y_inverse.ravel()]
+        X, y, y_idx, label_pos, frozen = fit_wrapped(self, estimator, X, y, fit_params)
         n_classes = self.classes_.shape[0]
         self.class_counts_ = np.bincount(y_idx, minlength=n_classes).astype(np.int64)
         self.class_prior_ = self._compute_prior(y_idx, fit_params.get("sample_weight"))
