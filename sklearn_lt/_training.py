@@ -129,6 +129,9 @@ class TrainingInterruptedWarning(UserWarning):
     """Training was interrupted; the model keeps its last completed epoch."""
 
 
+_PER_BATCH_EVENTS = frozenset({"on_batch_begin", "on_batch_end", "on_grad_computed"})
+
+
 class LongTailNet(NeuralNet):
     """A skorch net whose targets may carry per-example weights.
 
@@ -184,6 +187,19 @@ class LongTailNet(NeuralNet):
         self.module_.load_state_dict(self._completed_state)
         del self.history[self._completed_epochs :]
         self.interrupted_after_epoch_ = self.history[-1]["epoch"] if self.history else 0
+
+    def notify(self, method_name, **cb_kwargs):
+        # Per-batch events skip the callbacks that do not override them:
+        # skorch calls every callback's (mostly empty) method three times a
+        # batch, a measurable share of a small network's step.
+        if method_name not in _PER_BATCH_EVENTS:
+            return super().notify(method_name, **cb_kwargs)
+        getattr(self, method_name)(self, **cb_kwargs)
+        for _, callback in self.callbacks_:
+            method = getattr(type(callback), method_name, None)
+            if method is not getattr(Callback, method_name):
+                getattr(callback, method_name)(self, **cb_kwargs)
+        return None
 
     def _set_training(self, training=True):
         # skorch sets the mode before every batch; walking every submodule each
