@@ -61,6 +61,12 @@ from ..schedules import (
 from ..weights import effective_number_weights
 from ._custom_module import accepts, build_custom_module
 from ._inference import batched_outputs
+from ._retraining import (
+    RETRAINING_METHODS,
+    check_retraining_options,
+    retrain_classifier,
+    retrained_log_scores,
+)
 from ._schedule_plan import (
     first_early_stopping_epoch,
     lr_multiplier,
@@ -142,6 +148,11 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "posthoc_tau": [Interval(Real, 0, None, closed="left")],
         "tau_norm": [Interval(Real, 0, None, closed="left")],
         "prediction_prior": [StrOptions({"train", "balanced"}), "array-like", None],
+        "classifier_retraining": [StrOptions(set(RETRAINING_METHODS)), None],
+        "retraining_epochs": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "device": [str, torch.device],
         "accelerator": [HasMethods(["prepare", "backward"]), None],
         "random_state": ["random_state"],
@@ -179,6 +190,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         posthoc_tau,
         tau_norm,
         prediction_prior,
+        classifier_retraining,
+        retraining_epochs,
         device,
         accelerator,
         random_state,
@@ -211,6 +224,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.posthoc_tau = posthoc_tau
         self.tau_norm = tau_norm
         self.prediction_prior = prediction_prior
+        self.classifier_retraining = classifier_retraining
+        self.retraining_epochs = retraining_epochs
         self.device = device
         self.accelerator = accelerator
         self.random_state = random_state
@@ -336,7 +351,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             if self.accelerator is None
             else torch.device(self.accelerator.device)
         )
-        seeds = _random_state(self.random_state).randint(0, 2**31 - 1, size=3)
+        seeds = _random_state(self.random_state).randint(0, 2**31 - 1, size=4)
         train_index, valid_index = self._holdout(
             y_encoded, np.random.RandomState(seeds[1])
         )
@@ -367,6 +382,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 self._continue_training(train_data, valid_data, int(seeds[2]))
             else:
                 self._start_training(X, train_data, valid_data, int(seeds[2]))
+            # The second stage, on the training rows only (never validation).
+            retrain_classifier(self, train_data, int(seeds[3]))
         self.history_ = self.net_.history
 
     def _holdout(self, y_encoded, random_state):
@@ -411,6 +428,9 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             # Targets come from our own label encoding: skip the per-batch check.
             criterion.validate_targets = False
         self._check_posthoc_tau(criterion)
+        check_retraining_options(
+            self.classifier_retraining, self.posthoc_tau, self.tau_norm
+        )
         if self.prediction_prior is not None:
             target_log_prior(self.prediction_prior, self.class_counts_)
         return criterion
@@ -693,6 +713,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def _log_proba(self, X):
         """Log-probabilities (float64) after the optional post-hoc adjustment."""
         X = self._prepare_inference(X)  # checks that the estimator is fitted
+        if hasattr(self, "retrained_head_"):  # the second stage's own rule
+            return torch.log_softmax(retrained_log_scores(self, X), dim=1).numpy()
         outputs = batched_outputs(
             self.net_.module_,
             X,
