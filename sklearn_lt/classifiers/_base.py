@@ -61,12 +61,8 @@ from ..schedules import (
 from ..weights import effective_number_weights
 from ._custom_module import accepts, build_custom_module
 from ._inference import batched_outputs
-from ._retraining import (
-    RETRAINING_METHODS,
-    check_retraining_options,
-    retrain_classifier,
-    retrained_log_scores,
-)
+from ._prediction_checks import check_prediction_options
+from ._retraining import RETRAINING_METHODS, retrain_classifier, retrained_log_scores
 from ._schedule_plan import (
     first_early_stopping_epoch,
     lr_multiplier,
@@ -427,30 +423,10 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         if hasattr(criterion, "validate_targets"):
             # Targets come from our own label encoding: skip the per-batch check.
             criterion.validate_targets = False
-        self._check_posthoc_tau(criterion)
-        check_retraining_options(
-            self.classifier_retraining, self.posthoc_tau, self.tau_norm
-        )
+        check_prediction_options(self, criterion, self.classifier_retraining)
         if self.prediction_prior is not None:
             target_log_prior(self.prediction_prior, self.class_counts_)
         return criterion
-
-    def _check_posthoc_tau(self, criterion):
-        if self.posthoc_tau and self.prediction_prior is not None:
-            raise ValueError(
-                f"posthoc_tau={self.posthoc_tau} and prediction_prior="
-                f"{self.prediction_prior!r} both set the prior that predictions "
-                "target; use one of them (posthoc_tau=1 is prediction_prior="
-                "'balanced' for loss='ce')."
-            )
-        if self.posthoc_tau and getattr(criterion, "prior_adjusted", False):
-            raise ValueError(
-                f"posthoc_tau={self.posthoc_tau} adjusts the logits of a model "
-                f"trained without the class prior, but {type(criterion).__name__} "
-                "already trains with it: adjusting again double-counts the prior "
-                "(Menon et al., 2021, section 5.3). Use posthoc_tau=0 with this "
-                "loss, or loss='ce' with posthoc_tau."
-            )
 
     def _make_module(self, X, n_features, criterion, sample_weight=None):
         n_classes = self.classes_.size
@@ -723,7 +699,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             self.tau_norm,
         )
         criterion = self.net_.criterion_
-        self._check_posthoc_tau(criterion)
+        check_prediction_options(self, criterion)
         # The weights kept are those of the last (completed) epoch.
         last = self.history_[-1] if len(self.history_) else {}
         rebalanced = bool(last.get("rebalancing", False))
