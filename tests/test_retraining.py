@@ -397,8 +397,8 @@ def test_prediction_prior_is_relative_to_the_second_stage_prior(method):
 def test_crt_improves_balanced_accuracy_over_erm():
     # A clearly long-tailed problem (rho=100, tail classes of 10 examples):
     # ERM's linear head favours the head classes; re-training it on the same
-    # features with class-balanced sampling recovers the tail. Mean over 3
-    # seeds; the gain seen was 14-33 points per seed.
+    # features with class-balanced sampling recovers the tail. The gain was
+    # 14 to 28 points on each of the seeds 0-7; three are checked.
     gains = []
     for seed in range(3):
         X, y = make_long_tailed_classification(
@@ -424,8 +424,8 @@ def test_crt_improves_balanced_accuracy_over_erm():
             clf.fit(X_train, y_train)
             scores.append(balanced_accuracy_score(y_test, clf.predict(X_test)))
         gains.append(scores[1] - scores[0])
-    assert np.mean(gains) > 0.05, gains
-    assert min(gains) > 0.0, gains
+    assert np.mean(gains) > 0.08, gains
+    assert min(gains) > 0.03, gains
 
 
 def test_random_state_pickle_and_save_model(tmp_path):
