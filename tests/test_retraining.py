@@ -13,6 +13,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from sklearn_lt import LongTailClassifier, LongTailImageClassifier
+from sklearn_lt._training import NonFiniteLossError
 from sklearn_lt.classifiers import _retraining
 from sklearn_lt.classifiers._retraining import (
     LearnableWeightScaling,
@@ -495,3 +496,15 @@ def test_image_classifier(method):
     ).fit(X, y)
     assert clf.predict(X).shape == (60,)
     assert len(clf.retraining_history_) == 2
+
+
+def test_a_non_finite_second_stage_leaves_the_estimator_unfitted(monkeypatch):
+    def explosive(estimator, parameters):
+        return torch.optim.SGD(parameters, lr=1e38)
+
+    monkeypatch.setattr(_retraining, "_optimizer", explosive)
+    X, y = _data()
+    clf = LongTailClassifier(loss="ce", classifier_retraining="crt", **FAST)
+    with pytest.raises(NonFiniteLossError, match="re-training loss"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "net_") and not hasattr(clf, "retrained_head_")
