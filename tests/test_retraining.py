@@ -508,3 +508,15 @@ def test_a_non_finite_second_stage_leaves_the_estimator_unfitted(monkeypatch):
     with pytest.raises(NonFiniteLossError, match="re-training loss"):
         clf.fit(X, y)
     assert not hasattr(clf, "net_") and not hasattr(clf, "retrained_head_")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_training_through_an_accelerator_gives_the_same_model(method):
+    accelerate = pytest.importorskip("accelerate")
+    X, y = _data()
+    params = {**FAST, "classifier_retraining": method, "device": "cpu"}
+    plain = LongTailClassifier(**params).fit(X, y)
+    accelerated = LongTailClassifier(
+        **params, accelerator=accelerate.Accelerator(cpu=True)
+    ).fit(X, y)
+    np.testing.assert_array_equal(accelerated.predict_proba(X), plain.predict_proba(X))
