@@ -1,4 +1,4 @@
-"""The decoupled second stage: re-training the classifier on a frozen backbone.
+r"""The decoupled second stage: re-training the classifier on a frozen backbone.
 
 After the main training, ``classifier_retraining`` fits a new last layer on the
 features of the frozen network (Kang et al., 2020; Wang et al., MARC):
@@ -7,9 +7,9 @@ features of the frozen network (Kang et al., 2020; Wang et al., MARC):
   with class-balanced sampling;
 - ``"lws"`` (learnable weight scaling): the trained head's logits times one
   learned scale per class, :math:`f_j z_j`, with class-balanced sampling;
-- ``"marc"`` (margin calibration): :math:`\\omega_j z_j + \\beta_j \\lVert w_j
-  \\rVert`, with instance-balanced sampling and class weights
-  :math:`\\propto \\pi_j^{-1.2}`.
+- ``"marc"`` (margin calibration): :math:`\omega_j z_j + \beta_j \lVert w_j
+  \rVert`, with instance-balanced sampling and class weights
+  :math:`\propto \pi_j^{-1.2}`.
 
 The frozen network runs once, in evaluation mode (batch normalization with its
 running statistics, no dropout, no augmentation), over the training rows; the
@@ -47,8 +47,10 @@ __all__ = [
     "make_retrained_head",
     "retrain_classifier",
     "retrained_log_scores",
+    "retrained_method",
     "retraining_class_weights",
     "retraining_epochs",
+    "retraining_output_log_prior",
 ]
 
 #: The paper's epochs of each method: cRT 10 and LWS 5 (Kang et al.'s
