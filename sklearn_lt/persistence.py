@@ -22,6 +22,7 @@ import torch
 from skorch.history import History
 
 from .classifiers import LongTailClassifier, LongTailImageClassifier
+from .classifiers._retraining import make_retrained_head, retrained_method
 
 __all__ = ["load_model", "save_model"]
 
@@ -135,6 +136,14 @@ def save_model(estimator, path):
         "criterion_state": {k: v.cpu() for k, v in net.criterion_.state_dict().items()},
         "optimizer_state": _to_cpu(net.optimizer_.state_dict()),
     }
+    if hasattr(estimator, "retrained_head_"):  # classifier_retraining
+        head = estimator.retrained_head_
+        payload["retraining"] = {
+            "method": retrained_method(head),
+            "state": {k: v.cpu() for k, v in head.state_dict().items()},
+            "epochs": int(estimator.retraining_epochs_),
+            "history": json.dumps(list(estimator.retraining_history_)),
+        }
     torch.save(payload, path)
 
 
@@ -233,4 +242,20 @@ def _rebuild(payload, device):
     net.history = History(history)
     estimator.net_ = net
     estimator.history_ = net.history
+    if "retraining" in payload:
+        _rebuild_retraining(estimator, payload["retraining"], device)
     return estimator
+
+
+def _rebuild_retraining(estimator, retraining, device):
+    state = retraining["state"]
+    n_classes = estimator.classes_.size
+    weight = state.get("weight")
+    n_features = 0 if weight is None else weight.shape[1]
+    head = make_retrained_head(
+        retraining["method"], n_features, n_classes, state.get("weight_norms")
+    )
+    head.load_state_dict(state)
+    estimator.retrained_head_ = head.requires_grad_(False).to(device)
+    estimator.retraining_epochs_ = retraining["epochs"]
+    estimator.retraining_history_ = History(json.loads(retraining["history"]))

@@ -34,9 +34,17 @@ def _estimators():
         loss="ce", reweight_schedule="drw", optimizer="sam", **fast
     )
     yield LongTailClassifier(loss="ldam", sample_attention=5.0, **fast)
+    yield LongTailClassifier(loss="ce", classifier_retraining="crt", **fast)
+    yield LongTailClassifier(
+        loss="ldam", reweight_schedule="drw", classifier_retraining="lws", **fast
+    )
+    yield LongTailClassifier(loss="sigmoid", classifier_retraining="marc", **fast)
     yield LongTailImageClassifier(architecture="cnn", **fast)
     yield LongTailImageClassifier(
         architecture="cnn", loss="ldam", reweight_schedule="drw", **fast
+    )
+    yield LongTailImageClassifier(
+        architecture="cnn", classifier_retraining="crt", **fast
     )
     # ResNet-32 on the checks' 1 x d "images" needs a few more steps to fit.
     yield LongTailImageClassifier(

@@ -61,6 +61,8 @@ from ..schedules import (
 from ..weights import effective_number_weights
 from ._custom_module import accepts, build_custom_module
 from ._inference import batched_outputs
+from ._prediction_checks import check_prediction_options
+from ._retraining import RETRAINING_METHODS, retrain_classifier, retrained_log_scores
 from ._schedule_plan import (
     first_early_stopping_epoch,
     lr_multiplier,
@@ -142,6 +144,11 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "posthoc_tau": [Interval(Real, 0, None, closed="left")],
         "tau_norm": [Interval(Real, 0, None, closed="left")],
         "prediction_prior": [StrOptions({"train", "balanced"}), "array-like", None],
+        "classifier_retraining": [StrOptions(set(RETRAINING_METHODS)), None],
+        "retraining_epochs": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "device": [str, torch.device],
         "accelerator": [HasMethods(["prepare", "backward"]), None],
         "random_state": ["random_state"],
@@ -179,6 +186,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         posthoc_tau,
         tau_norm,
         prediction_prior,
+        classifier_retraining,
+        retraining_epochs,
         device,
         accelerator,
         random_state,
@@ -211,6 +220,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.posthoc_tau = posthoc_tau
         self.tau_norm = tau_norm
         self.prediction_prior = prediction_prior
+        self.classifier_retraining = classifier_retraining
+        self.retraining_epochs = retraining_epochs
         self.device = device
         self.accelerator = accelerator
         self.random_state = random_state
@@ -336,7 +347,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             if self.accelerator is None
             else torch.device(self.accelerator.device)
         )
-        seeds = _random_state(self.random_state).randint(0, 2**31 - 1, size=3)
+        seeds = _random_state(self.random_state).randint(0, 2**31 - 1, size=4)
         train_index, valid_index = self._holdout(
             y_encoded, np.random.RandomState(seeds[1])
         )
@@ -367,6 +378,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 self._continue_training(train_data, valid_data, int(seeds[2]))
             else:
                 self._start_training(X, train_data, valid_data, int(seeds[2]))
+            # The second stage, on the training rows only (never validation).
+            retrain_classifier(self, train_data, int(seeds[3]))
         self.history_ = self.net_.history
 
     def _holdout(self, y_encoded, random_state):
@@ -410,27 +423,10 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         if hasattr(criterion, "validate_targets"):
             # Targets come from our own label encoding: skip the per-batch check.
             criterion.validate_targets = False
-        self._check_posthoc_tau(criterion)
+        check_prediction_options(self, criterion, self.classifier_retraining)
         if self.prediction_prior is not None:
             target_log_prior(self.prediction_prior, self.class_counts_)
         return criterion
-
-    def _check_posthoc_tau(self, criterion):
-        if self.posthoc_tau and self.prediction_prior is not None:
-            raise ValueError(
-                f"posthoc_tau={self.posthoc_tau} and prediction_prior="
-                f"{self.prediction_prior!r} both set the prior that predictions "
-                "target; use one of them (posthoc_tau=1 is prediction_prior="
-                "'balanced' for loss='ce')."
-            )
-        if self.posthoc_tau and getattr(criterion, "prior_adjusted", False):
-            raise ValueError(
-                f"posthoc_tau={self.posthoc_tau} adjusts the logits of a model "
-                f"trained without the class prior, but {type(criterion).__name__} "
-                "already trains with it: adjusting again double-counts the prior "
-                "(Menon et al., 2021, section 5.3). Use posthoc_tau=0 with this "
-                "loss, or loss='ce' with posthoc_tau."
-            )
 
     def _make_module(self, X, n_features, criterion, sample_weight=None):
         n_classes = self.classes_.size
@@ -693,6 +689,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def _log_proba(self, X):
         """Log-probabilities (float64) after the optional post-hoc adjustment."""
         X = self._prepare_inference(X)  # checks that the estimator is fitted
+        if hasattr(self, "retrained_head_"):  # the second stage's own rule
+            return torch.log_softmax(retrained_log_scores(self, X), dim=1).numpy()
         outputs = batched_outputs(
             self.net_.module_,
             X,
@@ -701,7 +699,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             self.tau_norm,
         )
         criterion = self.net_.criterion_
-        self._check_posthoc_tau(criterion)
+        check_prediction_options(self, criterion)
         # The weights kept are those of the last (completed) epoch.
         last = self.history_[-1] if len(self.history_) else {}
         rebalanced = bool(last.get("rebalancing", False))

@@ -137,6 +137,14 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         ``None`` keeps the raw outputs (uniform prior for the default loss).
         See :class:`LongTailClassifier` for the prior each loss's raw outputs
         correspond to.
+    classifier_retraining : {"crt", "lws", "marc"} or None, default=None
+        A second stage that re-trains the classifier on the frozen network:
+        cRT, LWS or MARC; see :class:`LongTailClassifier`. The features are
+        computed once, in evaluation mode (batch normalization with its
+        running statistics, no augmentation). ``None``: a single stage.
+    retraining_epochs : int or "auto", default="auto"
+        Epochs of the second stage; ``"auto"``: the paper's (cRT 10, LWS 5,
+        MARC 80), or up to 200 to take at least 1,000 steps.
     device : str, default="auto"
         Training device.
     accelerator : accelerate.Accelerator or None, default=None
@@ -148,7 +156,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
     progress_bar : bool, default=False
         Per-batch progress bar.
     warm_start : bool, default=False
-        Continue training on the next ``fit``.
+        Continue training on the next ``fit`` (a second stage is redone).
 
     Attributes
     ----------
@@ -166,6 +174,12 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         One row per epoch.
     device_ : torch.device
         Device used for training.
+    retrained_head_ : torch.nn.Module
+        The second-stage head (with ``classifier_retraining`` only).
+    retraining_epochs_ : int
+        Epochs of the second stage (with ``classifier_retraining`` only).
+    retraining_history_ : skorch.History
+        One row per second-stage epoch (with ``classifier_retraining`` only).
 
     See Also
     --------
@@ -245,6 +259,8 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         posthoc_tau=0.0,
         tau_norm=0.0,
         prediction_prior=None,
+        classifier_retraining=None,
+        retraining_epochs="auto",
         device="auto",
         accelerator=None,
         random_state=None,
@@ -278,6 +294,8 @@ class LongTailImageClassifier(BaseLongTailClassifier):
             posthoc_tau=posthoc_tau,
             tau_norm=tau_norm,
             prediction_prior=prediction_prior,
+            classifier_retraining=classifier_retraining,
+            retraining_epochs=retraining_epochs,
             device=device,
             accelerator=accelerator,
             random_state=random_state,

@@ -151,6 +151,32 @@ class LongTailClassifier(BaseLongTailClassifier):
         the end of training multiply that prior, and are taken out too.
         Cannot be combined with ``posthoc_tau``; can be changed after fitting
         with ``set_params``.
+    classifier_retraining : {"crt", "lws", "marc"} or None, default=None
+        A second training stage that re-trains the classifier on the frozen
+        network (decoupled learning). ``"crt"``: a re-initialized linear last
+        layer, with class-balanced sampling (Kang et al., 2020). ``"lws"``: one
+        learned scale per class of the trained logits, ``f_j z_j``, with the
+        same sampling (Kang et al.). ``"marc"``: ``omega_j z_j + beta_j
+        ||w_j||`` with ``||w_j||`` the norm of the trained head's class
+        vector, fitted with cross-entropy weighted by ``pi_j ** -1.2`` on
+        instance-balanced batches (Wang et al.). The frozen network runs once
+        over the training rows (never the validation rows) in evaluation
+        mode: batch normalization keeps its running statistics, without
+        dropout or augmentation. The second stage then trains on these cached
+        features with softmax cross-entropy and ``sample_weight``, the
+        ``optimizer`` family (SGD for ``"sam"``), ``lr``, ``momentum``,
+        ``weight_decay``, ``batch_size`` and a cosine learning rate to zero.
+        ``net_`` keeps the first-stage network unchanged; predictions come
+        from the new head, as softmax logits whatever ``loss``: their prior is
+        uniform for cRT and LWS and ``pi ** -0.2`` for MARC, from which
+        ``prediction_prior`` moves them. ``posthoc_tau`` is refused (the new
+        head is already re-balanced), and ``tau_norm`` applies to cRT's new
+        layer (refused with LWS and MARC, which re-calibrate the class norms
+        themselves). ``None``: a single stage.
+    retraining_epochs : int or "auto", default="auto"
+        Epochs of the second stage. ``"auto"``: the paper's (cRT 10, LWS 5,
+        MARC 80), or more, up to 200, to take at least 1,000 optimizer steps
+        on small data sets.
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     accelerator : accelerate.Accelerator or None, default=None
@@ -193,6 +219,16 @@ class LongTailClassifier(BaseLongTailClassifier):
         ``valid_loss`` and ``valid_balanced_accuracy`` when validating.
     device_ : torch.device
         Device used for training.
+    retrained_head_ : torch.nn.Module
+        The second-stage head (with ``classifier_retraining`` only): cRT's
+        linear layer (``weight``, ``bias``), LWS's ``scales`` or MARC's
+        ``omega`` and ``beta``, applied to the features and logits of
+        ``net_``.
+    retraining_epochs_ : int
+        Epochs of the second stage (with ``classifier_retraining`` only).
+    retraining_history_ : skorch.History
+        One row per second-stage epoch: ``epoch``, ``train_loss``, ``lr``
+        (with ``classifier_retraining`` only).
 
     See Also
     --------
@@ -222,6 +258,9 @@ class LongTailClassifier(BaseLongTailClassifier):
     Balanced SM     ``loss="balanced_softmax"``
     VS              ``loss="vs"``
     SAM             ``optimizer="sam"`` (with any loss and schedule)
+    cRT             ``loss="ce", classifier_retraining="crt"``
+    LWS             ``loss="ce", classifier_retraining="lws"``
+    MARC            ``loss="ce", classifier_retraining="marc"``
     ==============  ==========================================================
 
     References
@@ -236,6 +275,8 @@ class LongTailClassifier(BaseLongTailClassifier):
        Long-Tailed Recognition", ICLR 2020.
     .. [5] H. Rangwani et al., "Escaping Saddle Points for Effective
        Generalization on Class-Imbalanced Data", NeurIPS 2022.
+    .. [6] Y. Wang et al., "Margin Calibration for Long-Tailed Visual
+       Recognition", ACML 2022 (MARC).
 
     Examples
     --------
@@ -249,6 +290,13 @@ class LongTailClassifier(BaseLongTailClassifier):
     array([319,  61,  20])
     >>> clf.predict(X[:5]).shape
     (5,)
+
+    A second stage that re-trains the classifier on the frozen network (cRT):
+
+    >>> crt = LongTailClassifier(loss="ce", classifier_retraining="crt",
+    ...                          max_epochs=10, random_state=0).fit(X, y)
+    >>> crt.retraining_epochs_, len(crt.retraining_history_)
+    (200, 200)
     """
 
     _parameter_constraints: dict = {
@@ -289,6 +337,8 @@ class LongTailClassifier(BaseLongTailClassifier):
         posthoc_tau=0.0,
         tau_norm=0.0,
         prediction_prior=None,
+        classifier_retraining=None,
+        retraining_epochs="auto",
         device="auto",
         accelerator=None,
         random_state=None,
@@ -322,6 +372,8 @@ class LongTailClassifier(BaseLongTailClassifier):
             posthoc_tau=posthoc_tau,
             tau_norm=tau_norm,
             prediction_prior=prediction_prior,
+            classifier_retraining=classifier_retraining,
+            retraining_epochs=retraining_epochs,
             device=device,
             accelerator=accelerator,
             random_state=random_state,
