@@ -108,6 +108,11 @@ METHODS = {
         "sam_rho": 0.8,
     },
     "LA+SAM": {"loss": "logit_adjusted", "optimizer": "sam", "sam_rho": 0.1},
+    # Decoupled second stage (Kang et al. 2020; Wang et al., MARC) on ERM / LA.
+    "ERM+cRT": {"loss": "ce", "classifier_retraining": "crt"},
+    "LA+cRT": {"loss": "logit_adjusted", "classifier_retraining": "crt"},
+    "LWS": {"loss": "ce", "classifier_retraining": "lws"},
+    "MARC": {"loss": "ce", "classifier_retraining": "marc"},
     # ABSGD: temperature 5; 1.0 diverged (logits to inf) on diamonds at lr 0.05.
     "ABSGD": {"loss": "ce", "reweight_schedule": "drw", "sample_attention": 5.0},
 }
@@ -148,6 +153,7 @@ PAPER_ERROR = {
 DIRECTIONAL_CLAIMS = {
     ("LDAM-DRW+SAM", "LDAM-DRW"),
     ("LA+SAM", "LA loss"),
+    ("ERM+cRT", "ERM"),
 }
 # Orderings reported by the papers: (A, B) means "A ahead of B".
 CLAIMS = (
@@ -164,6 +170,7 @@ CLAIMS = (
     ("Focal", "ERM"),
     ("LDAM-DRW+SAM", "LDAM-DRW"),
     ("LA+SAM", "LA loss"),
+    ("ERM+cRT", "ERM"),
 )
 TIE_PP = 0.5  # a paper difference below this many points is a tie
 
@@ -179,6 +186,10 @@ TABULAR_METHODS = (
     "LDAM-DRW+SAM",
     "LA+SAM",
     "ABSGD",
+    "ERM+cRT",
+    "LA+cRT",
+    "LWS",
+    "MARC",
     TABULAR_SMOTE,
     "SVC (rbf, balanced)",
     "LogReg (balanced)",
