@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+import _binary_suite
 import _tabular_data
 import numpy as np
 import report
@@ -163,6 +164,7 @@ TABULAR_METHODS = (
     "MLPClassifier (defaults)",
 )
 PIPELINES = "pipelines"  # settings["network"] of the tabular suite
+BINARY = "binary pipelines"  # settings["network"] of the binary suite
 
 
 # --------------------------------------------------------------------------- #
@@ -383,7 +385,28 @@ def make_suites(quick):
         groups="quantile",
         methods=TABULAR_METHODS,
     )
+    binary = Suite(
+        name="binary",
+        description=(
+            "binary imbalanced data (benchmarks/_binary_data.py: CoIL 2000 and "
+            "spam from Debian r-cran-kernlab, Pima from r-cran-mlbench, "
+            "make_classification): stratified 70% / 30% training / test splits"
+        ),
+        loader=None,  # _binary_suite.run_binary_config draws the splits
+        configs=tuple(
+            (spec.title, name, None, None)
+            for name, spec in _binary_suite.binary_datasets().items()
+        ),
+        settings={
+            "network": BINARY,
+            "max_rows": 1000 if quick else None,
+            "longtail_defaults": LongTailClassifier().get_params(),
+        },
+        groups="none",
+        methods=_binary_suite.METHODS,
+    )
     if quick:
+        binary.configs = binary.configs[:1]
         digits.configs = digits.configs[1:2]
         digits.settings.update(epochs=3, warmup_epochs=1)
         fashion.configs = fashion.configs[:1]
@@ -393,7 +416,8 @@ def make_suites(quick):
         synthetic.settings.update(
             epochs=2, warmup_epochs=1, n_max=100, n_test_per_class=5, n_classes=20
         )
-    return {suite.name: suite for suite in (digits, fashion, synthetic, tabular)}
+    suites = (digits, fashion, synthetic, tabular, binary)
+    return {suite.name: suite for suite in suites}
 
 
 # --------------------------------------------------------------------------- #
@@ -479,6 +503,10 @@ CSV_COLUMNS = (
     "method",
     "balanced_accuracy",
     "macro_f1",
+    "roc_auc",  # binary suite only, like the three below
+    "average_precision",
+    "minority_f1",
+    "threshold",
     *GROUP_COLUMNS,
     "fit_time_s",
     "n_train",
@@ -948,7 +976,7 @@ def settings_text(suites, class_counts):
     lines = []
     for suite in suites:
         s = suite.settings
-        if s["network"] == PIPELINES:
+        if s["network"] in (PIPELINES, BINARY):
             continue  # the tabular suite: described in its own section
         if s["network"] == "cnn":
             net = f"LongTailImageClassifier(image_shape={s['image_shape']})"
@@ -1007,7 +1035,7 @@ def plot(rows, datasets, path, methods=ALL_METHODS):
     plt.close(fig)
 
 
-SUITE_ORDER = ("digits", "fashion", "synthetic", "tabular")
+SUITE_ORDER = ("digits", "fashion", "synthetic", "tabular", "binary")
 
 
 def load_runs(out_dir):
@@ -1229,7 +1257,10 @@ def write_report(out_dir):
         writer.writeheader()
         writer.writerows(rows)
     tabular = [s for s in suites if s.settings["network"] == PIPELINES]
-    configs = [c for s in suites if s not in tabular for c in s.configs]
+    binary = [s for s in suites if s.settings["network"] == BINARY]
+    configs = [
+        c for s in suites if s not in tabular and s not in binary for c in s.configs
+    ]
     datasets = [c[0] for c in configs if any(r["dataset"] == c[0] for r in rows)]
     setup = []
     for suite, run in zip(suites, runs, strict=True):
@@ -1242,10 +1273,18 @@ def write_report(out_dir):
     parts = ["### Setup", "", *setup]
     if datasets:
         parts += long_tail_report(
-            rows, ablation_rows, suites, class_counts, configs, datasets, out_dir
+            rows,
+            [r for r in ablation_rows if r.get("study") != "binary"],
+            suites,
+            class_counts,
+            configs,
+            datasets,
+            out_dir,
         )
     for suite in tabular:
         parts += tabular_report(rows, suite, class_counts, out_dir)
+    for suite in binary:
+        parts += _binary_suite.binary_report(rows, suite, class_counts)
     text = "\n".join(parts)
     (out_dir / "accuracy.md").write_text(text)
     return text
@@ -1430,8 +1469,10 @@ def main(argv=None):
                     flush=True,
                 )
 
-            tabular = suite.settings["network"] == PIPELINES
-            runner = run_tabular_config if tabular else run_config
+            runner = {
+                PIPELINES: run_tabular_config,
+                BINARY: _binary_suite.run_binary_config,
+            }.get(suite.settings["network"], run_config)
             missing = set()
             for seed in seeds:
                 for config in suite.configs:
