@@ -38,7 +38,7 @@ CE = "LongTailClassifier (ce)"
 CE_POSTHOC = "LongTailClassifier (ce, posthoc_tau=1)"
 TUNED_LTC = "TunedThreshold LongTailClassifier (ce)"
 SMOTE_LTC = "SMOTE + LongTailClassifier (ce)"
-OURS = (DEFAULT, CE, CE_POSTHOC, TUNED_LTC, SMOTE_LTC)
+OURS = (DEFAULT, CE, CE_POSTHOC, TUNED_LTC, SMOTE_LTC)  # reported when run
 PEERS = (
     "LogReg (balanced)",
     "TunedThreshold LogReg",
@@ -46,7 +46,11 @@ PEERS = (
     "HGB (balanced)",
     "BalancedRF",
 )
-METHODS = (*OURS, *PEERS)
+REPORTED = (*OURS, *PEERS)
+# What a run fits. TUNED_LTC costs 4 network fits per data set and seed (the
+# others 1 each), too many for the shared 2-core CPU of the last run; add it
+# here to measure it.
+METHODS = (DEFAULT, CE, CE_POSTHOC, SMOTE_LTC, *PEERS)
 # TunedThresholdClassifierCV's folds: 5 (its default) for the logistic
 # regression, 3 for the network (4 fits instead of 6; each costs seconds).
 TUNED_CV = {"TunedThreshold LogReg": 5, TUNED_LTC: 3}
@@ -228,7 +232,7 @@ def _best(means, methods, dataset):
     return best, means[dataset, best]
 
 
-def metric_table(rows, datasets, metric, methods=METHODS):
+def metric_table(rows, datasets, metric, methods=REPORTED):
     """Methods x data sets (mean ± std over seeds) with the mean gap to the best peer.
 
     Gap: points behind (negative) or ahead of the best peer of each data set
@@ -261,7 +265,7 @@ def verdict_table(rows, datasets):
         means = {
             (d, m): _mean(_values(rows, d, m, metric))
             for d in datasets
-            for m in METHODS
+            for m in REPORTED
         }
         for d in datasets:
             best_peer = _best(means, PEERS, d)

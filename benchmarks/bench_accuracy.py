@@ -1485,6 +1485,8 @@ def main(argv=None):
                         missing.add(config[0])
                         continue
                     class_counts.setdefault(config[0], counts)
+                    # Saved as it goes: an interrupted run keeps what it measured.
+                    save_run(out_dir, env, suite, rows, ablation_rows, class_counts)
                     if not args.no_ablation and config[0] in ABLATION_DATASETS:
                         run_ablation(suite, config, seed, args, ablation_rows.append)
         if not rows:

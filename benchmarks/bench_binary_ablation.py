@@ -47,10 +47,8 @@ from sklearn_lt import LongTailClassifier
 VALIDATION_FRACTION = 0.25
 VARIANTS = {
     "defaults": {},
-    "weight_decay=1e-3": {"weight_decay": 1e-3},
     "weight_decay=1e-2": {"weight_decay": 1e-2},
     "hidden_layer_sizes=(64,)": {"hidden_layer_sizes": (64,)},
-    "max_epochs=20": {"max_epochs": 20},
     "validation_fraction=0.2": {"validation_fraction": 0.2},
     "loss='ce', posthoc_tau=1": {"loss": "ce", "posthoc_tau": 1.0},
     "hidden (64,), weight_decay=1e-2": {
