@@ -6,6 +6,12 @@ imbalanced-learn resampling and four scikit-learn / imbalanced-learn
 classifiers. All run on the same splits, for several seeds (each seed draws a
 new long-tailed training split, test split and initialization).
 
+The ``binary`` suite (``_binary_suite.py``, ``_binary_data.py``) scores
+imbalanced two-class problems by balanced accuracy, ROC AUC, average precision
+and minority F1, against the peers a user would try for them (class-weighted
+logistic regression and gradient boosting, TunedThresholdClassifierCV, SMOTE
+pipelines, BalancedRandomForest).
+
 The ``tabular`` suite is different: real tabular data sets (LetterRecognition,
 Satellite, Shuttle, Vowel, Soybean from Debian's ``r-cran-mlbench``, diamonds
 from ``r-cran-ggplot2``; see ``_tabular_data.py``), every model a pipeline as a
@@ -19,6 +25,7 @@ missing.
     python benchmarks/bench_accuracy.py --quick         # CI smoke test (< 60 s)
     python benchmarks/bench_accuracy.py --suite digits --seeds 5
     python benchmarks/bench_accuracy.py --suite tabular
+    python benchmarks/bench_accuracy.py --suite binary --no-ablation
 
 Each suite writes ``benchmarks/results/accuracy_<suite>.{json,csv}`` (rows,
 settings, command, versions, hardware, seeds); every run then rebuilds
