@@ -1383,6 +1383,33 @@ def long_tail_report(
     return parts
 
 
+def previous_rows(out_dir, suite, methods):
+    """(rows, environment) of the suite's result file, without ``methods``' rows.
+
+    For ``--method``: a rerun of some methods keeps the others' rows. Returns
+    ``([], None)`` when there is no result file.
+    """
+    path = out_dir / f"accuracy_{suite.name}.json"
+    if not path.exists():
+        return [], None
+    run = json.loads(path.read_text())
+    kept = [r for r in run["rows"] if r["method"] not in methods]
+    return kept, run["environment"]
+
+
+def merged_environment(previous, env, methods):
+    """The first run's environment, with the later run of ``methods`` recorded."""
+    if previous is None:
+        return env
+    later = {k: env[k] for k in ("command", "date_utc", "load_average_start")}
+    later["methods"] = list(methods)
+    later["wall_time_s"] = env.get("wall_time_s")
+    runs = [
+        r for r in previous.get("later_runs", []) if r["methods"] != later["methods"]
+    ]
+    return {**previous, "later_runs": [*runs, later]}
+
+
 def save_run(out_dir, env, suite, rows, ablation_rows, class_counts):
     """accuracy_<suite>.{json,csv}: one suite's rows with its environment."""
     write_json(
@@ -1425,6 +1452,13 @@ def main(argv=None):
     )
     parser.add_argument("--no-ablation", action="store_true")
     parser.add_argument("--out", default=None, help="results folder")
+    parser.add_argument(
+        "--method",
+        action="append",
+        default=None,
+        help="run only this method of the suite (repeatable); the rows of its "
+        "other methods in the suite's result file are kept",
+    )
     args = parser.parse_args(argv)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -1450,6 +1484,12 @@ def main(argv=None):
         for suite in suites:
             suite.configs = tuple(c for c in suite.configs if c[0] in args.dataset)
         suites = [suite for suite in suites if suite.configs]
+    if args.method:
+        for suite in suites:
+            unknown = set(args.method) - set(suite.methods)
+            if unknown:
+                parser.error(f"{sorted(unknown)} not among {list(suite.methods)}")
+            suite.methods = tuple(m for m in suite.methods if m in args.method)
     start = time.perf_counter()
     failed = 0
     for suite in suites:
@@ -1458,6 +1498,9 @@ def main(argv=None):
         )
         suite_start = time.perf_counter()
         rows, ablation_rows, class_counts = [], [], {}
+        kept, previous = (
+            previous_rows(out_dir, suite, args.method) if args.method else ([], None)
+        )
         csv_path = out_dir / f"accuracy_{suite.name}.csv"
         with csv_path.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
@@ -1493,7 +1536,14 @@ def main(argv=None):
                         continue
                     class_counts.setdefault(config[0], counts)
                     # Saved as it goes: an interrupted run keeps what it measured.
-                    save_run(out_dir, env, suite, rows, ablation_rows, class_counts)
+                    save_run(
+                        out_dir,
+                        merged_environment(previous, env, suite.methods),
+                        suite,
+                        kept + rows,
+                        ablation_rows,
+                        class_counts,
+                    )
                     if not args.no_ablation and config[0] in ABLATION_DATASETS:
                         run_ablation(suite, config, seed, args, ablation_rows.append)
         if not rows:
@@ -1501,9 +1551,16 @@ def main(argv=None):
             continue
         env["wall_time_s"] = round(time.perf_counter() - suite_start, 1)
         env["load_average_end"] = load_average()
-        save_run(out_dir, env, suite, rows, ablation_rows, class_counts)
+        wall = env["wall_time_s"]
+        env = merged_environment(previous, env, suite.methods)
+        save_run(out_dir, env, suite, kept + rows, ablation_rows, class_counts)
+        if kept:  # the CSV as well: every method's rows
+            with csv_path.open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+                writer.writeheader()
+                writer.writerows(kept + rows)
         failed += sum(1 for r in rows if r["error"])
-        print(f"suite {suite.name} took {env['wall_time_s']} s", flush=True)
+        print(f"suite {suite.name} took {wall} s", flush=True)
 
     if limits is not None:
         limits.unregister()
