@@ -107,6 +107,13 @@ def environment_markdown(env):
         lines.append(f"- Wall time per suite (s): {env['suite_wall_time_s']}")
     if "seeds" in env:
         lines.append(f"- Seeds: {env['seeds']}")
+    for later in env.get("later_runs", []):
+        lines.append(
+            f"- Rows of {', '.join(later['methods'])} from a later run: "
+            f"`{later['command']}` ({later['date_utc']}, wall time "
+            f"{later.get('wall_time_s', '?')} s, load average at start "
+            f"{later['load_average_start']})"
+        )
     return "\n".join(lines)
 
 

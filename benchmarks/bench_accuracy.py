@@ -6,6 +6,12 @@ imbalanced-learn resampling and four scikit-learn / imbalanced-learn
 classifiers. All run on the same splits, for several seeds (each seed draws a
 new long-tailed training split, test split and initialization).
 
+The ``binary`` suite (``_binary_suite.py``, ``_binary_data.py``) scores
+imbalanced two-class problems by balanced accuracy, ROC AUC, average precision
+and minority F1, against the peers a user would try for them (class-weighted
+logistic regression and gradient boosting, TunedThresholdClassifierCV, SMOTE
+pipelines, BalancedRandomForest).
+
 The ``tabular`` suite is different: real tabular data sets (LetterRecognition,
 Satellite, Shuttle, Vowel, Soybean from Debian's ``r-cran-mlbench``, diamonds
 from ``r-cran-ggplot2``; see ``_tabular_data.py``), every model a pipeline as a
@@ -19,6 +25,7 @@ missing.
     python benchmarks/bench_accuracy.py --quick         # CI smoke test (< 60 s)
     python benchmarks/bench_accuracy.py --suite digits --seeds 5
     python benchmarks/bench_accuracy.py --suite tabular
+    python benchmarks/bench_accuracy.py --suite binary --no-ablation
 
 Each suite writes ``benchmarks/results/accuracy_<suite>.{json,csv}`` (rows,
 settings, command, versions, hardware, seeds); every run then rebuilds
@@ -40,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+import _binary_suite
 import _tabular_data
 import numpy as np
 import report
@@ -199,6 +207,7 @@ TABULAR_METHODS = (
     "MLPClassifier (defaults)",
 )
 PIPELINES = "pipelines"  # settings["network"] of the tabular suite
+BINARY = "binary pipelines"  # settings["network"] of the binary suite
 
 
 # --------------------------------------------------------------------------- #
@@ -419,7 +428,28 @@ def make_suites(quick):
         groups="quantile",
         methods=TABULAR_METHODS,
     )
+    binary = Suite(
+        name="binary",
+        description=(
+            "binary imbalanced data (benchmarks/_binary_data.py: CoIL 2000 and "
+            "spam from Debian r-cran-kernlab, Pima from r-cran-mlbench, "
+            "make_classification): stratified 70% / 30% training / test splits"
+        ),
+        loader=None,  # _binary_suite.run_binary_config draws the splits
+        configs=tuple(
+            (spec.title, name, None, None)
+            for name, spec in _binary_suite.binary_datasets().items()
+        ),
+        settings={
+            "network": BINARY,
+            "max_rows": 1000 if quick else None,
+            "longtail_defaults": LongTailClassifier().get_params(),
+        },
+        groups="none",
+        methods=_binary_suite.METHODS,
+    )
     if quick:
+        binary.configs = binary.configs[:1]
         digits.configs = digits.configs[1:2]
         digits.settings.update(epochs=3, warmup_epochs=1)
         fashion.configs = fashion.configs[:1]
@@ -429,7 +459,8 @@ def make_suites(quick):
         synthetic.settings.update(
             epochs=2, warmup_epochs=1, n_max=100, n_test_per_class=5, n_classes=20
         )
-    return {suite.name: suite for suite in (digits, fashion, synthetic, tabular)}
+    suites = (digits, fashion, synthetic, tabular, binary)
+    return {suite.name: suite for suite in suites}
 
 
 # --------------------------------------------------------------------------- #
@@ -515,6 +546,10 @@ CSV_COLUMNS = (
     "method",
     "balanced_accuracy",
     "macro_f1",
+    "roc_auc",  # binary suite only, like the three below
+    "average_precision",
+    "minority_f1",
+    "threshold",
     *GROUP_COLUMNS,
     "fit_time_s",
     "n_train",
@@ -988,7 +1023,7 @@ def settings_text(suites, class_counts):
     lines = []
     for suite in suites:
         s = suite.settings
-        if s["network"] == PIPELINES:
+        if s["network"] in (PIPELINES, BINARY):
             continue  # the tabular suite: described in its own section
         if s["network"] == "cnn":
             net = f"LongTailImageClassifier(image_shape={s['image_shape']})"
@@ -1047,7 +1082,7 @@ def plot(rows, datasets, path, methods=ALL_METHODS):
     plt.close(fig)
 
 
-SUITE_ORDER = ("digits", "fashion", "synthetic", "tabular")
+SUITE_ORDER = ("digits", "fashion", "synthetic", "tabular", "binary")
 
 
 def load_runs(out_dir):
@@ -1269,7 +1304,10 @@ def write_report(out_dir):
         writer.writeheader()
         writer.writerows(rows)
     tabular = [s for s in suites if s.settings["network"] == PIPELINES]
-    configs = [c for s in suites if s not in tabular for c in s.configs]
+    binary = [s for s in suites if s.settings["network"] == BINARY]
+    configs = [
+        c for s in suites if s not in tabular and s not in binary for c in s.configs
+    ]
     datasets = [c[0] for c in configs if any(r["dataset"] == c[0] for r in rows)]
     setup = []
     for suite, run in zip(suites, runs, strict=True):
@@ -1282,10 +1320,18 @@ def write_report(out_dir):
     parts = ["### Setup", "", *setup]
     if datasets:
         parts += long_tail_report(
-            rows, ablation_rows, suites, class_counts, configs, datasets, out_dir
+            rows,
+            [r for r in ablation_rows if r.get("study") != "binary"],
+            suites,
+            class_counts,
+            configs,
+            datasets,
+            out_dir,
         )
     for suite in tabular:
         parts += tabular_report(rows, suite, class_counts, out_dir)
+    for suite in binary:
+        parts += _binary_suite.binary_report(rows, suite, class_counts)
     text = "\n".join(parts)
     (out_dir / "accuracy.md").write_text(text)
     return text
@@ -1377,6 +1423,40 @@ def long_tail_report(
     return parts
 
 
+def previous_rows(out_dir, suite, methods, seeds):
+    """(rows, environment, class counts, ablation rows) of the suite's result file.
+
+    For ``--method``: a rerun of some methods on the suite's configurations
+    and ``seeds`` keeps every other row (other methods, data sets and seeds).
+    Returns ``([], None, {}, [])`` when there is no result file.
+    """
+    path = out_dir / f"accuracy_{suite.name}.json"
+    if not path.exists():
+        return [], None, {}, []
+    run = json.loads(path.read_text())
+    rerun = {c[0] for c in suite.configs}
+    kept = [
+        r
+        for r in run["rows"]
+        if not (r["method"] in methods and r["dataset"] in rerun and r["seed"] in seeds)
+    ]
+    counts = run.get("class_counts", {})
+    return kept, run["environment"], counts, run.get("ablation", [])
+
+
+def merged_environment(previous, env, methods):
+    """The first run's environment, with the later run of ``methods`` recorded."""
+    if previous is None:
+        return env
+    later = {k: env[k] for k in ("command", "date_utc", "load_average_start")}
+    later["methods"] = list(methods)
+    later["wall_time_s"] = env.get("wall_time_s")
+    runs = [
+        r for r in previous.get("later_runs", []) if r["methods"] != later["methods"]
+    ]
+    return {**previous, "later_runs": [*runs, later]}
+
+
 def save_run(out_dir, env, suite, rows, ablation_rows, class_counts):
     """accuracy_<suite>.{json,csv}: one suite's rows with its environment."""
     write_json(
@@ -1395,36 +1475,6 @@ def save_run(out_dir, env, suite, rows, ablation_rows, class_counts):
             "ablation": ablation_rows,
         },
     )
-
-
-def merge_into_saved_run(out_dir, suite, env, rows, class_counts):
-    """Merge the rows of a ``--method`` run into the suite's saved results.
-
-    Saved rows of the same data set, seed and method are replaced; the saved
-    run's environment stays the main one and lists this run under ``merged``
-    (its command, date and load). Returns ``(env, rows, ablation, counts)``.
-    """
-    path = out_dir / f"accuracy_{suite.name}.json"
-    if not path.exists():
-        return env, rows, [], class_counts
-    saved = json.loads(path.read_text())
-    new = {(r["dataset"], r["seed"], r["method"]) for r in rows}
-    kept = [
-        r for r in saved["rows"] if (r["dataset"], r["seed"], r["method"]) not in new
-    ]
-    merged_env = saved["environment"]
-    merged_env["merged"] = [*merged_env.get("merged", []), env]
-    counts = {**saved.get("class_counts", {}), **class_counts}
-    return merged_env, kept + rows, saved.get("ablation", []), counts
-
-
-def rewrite_csv(csv_path, rows):
-    with csv_path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(
-            {key: row.get(key, math.nan) for key in CSV_COLUMNS} for row in rows
-        )
 
 
 def main(argv=None):
@@ -1447,16 +1497,15 @@ def main(argv=None):
         help="torch and BLAS/OpenMP threads (default 1: on a shared CPU, 2 threads "
         "ran up to 100x slower than 1); 0 keeps the libraries' defaults",
     )
+    parser.add_argument("--no-ablation", action="store_true")
+    parser.add_argument("--out", default=None, help="results folder")
     parser.add_argument(
         "--method",
         action="append",
         default=None,
-        help="run only this method (repeatable) and merge its rows into the "
-        "suite's existing results, replacing the rows of the same data set, "
-        "seed and method; e.g. --method 'LA+SAM'",
+        help="run only this method of the suite (repeatable); the rows of its "
+        "other methods in the suite's result file are kept",
     )
-    parser.add_argument("--no-ablation", action="store_true")
-    parser.add_argument("--out", default=None, help="results folder")
     args = parser.parse_args(argv)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -1483,13 +1532,11 @@ def main(argv=None):
             suite.configs = tuple(c for c in suite.configs if c[0] in args.dataset)
         suites = [suite for suite in suites if suite.configs]
     if args.method:
-        known = {m for suite in suites for m in suite.methods}
-        unknown = sorted(set(args.method) - known)
-        if unknown:
-            parser.error(f"unknown methods {unknown}; choose from {sorted(known)}")
         for suite in suites:
+            unknown = set(args.method) - set(suite.methods)
+            if unknown:
+                parser.error(f"{sorted(unknown)} not among {list(suite.methods)}")
             suite.methods = tuple(m for m in suite.methods if m in args.method)
-        suites = [suite for suite in suites if suite.methods]
     start = time.perf_counter()
     failed = 0
     for suite in suites:
@@ -1498,6 +1545,11 @@ def main(argv=None):
         )
         suite_start = time.perf_counter()
         rows, ablation_rows, class_counts = [], [], {}
+        kept, previous, class_counts, ablation_rows = (
+            previous_rows(out_dir, suite, args.method, seeds)
+            if args.method
+            else ([], None, {}, [])
+        )
         csv_path = out_dir / f"accuracy_{suite.name}.csv"
         with csv_path.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
@@ -1516,8 +1568,10 @@ def main(argv=None):
                     flush=True,
                 )
 
-            tabular = suite.settings["network"] == PIPELINES
-            runner = run_tabular_config if tabular else run_config
+            runner = {
+                PIPELINES: run_tabular_config,
+                BINARY: _binary_suite.run_binary_config,
+            }.get(suite.settings["network"], run_config)
             missing = set()
             for seed in seeds:
                 for config in suite.configs:
@@ -1530,6 +1584,15 @@ def main(argv=None):
                         missing.add(config[0])
                         continue
                     class_counts.setdefault(config[0], counts)
+                    # Saved as it goes: an interrupted run keeps what it measured.
+                    save_run(
+                        out_dir,
+                        merged_environment(previous, env, suite.methods),
+                        suite,
+                        kept + rows,
+                        ablation_rows,
+                        class_counts,
+                    )
                     if not args.no_ablation and config[0] in ABLATION_DATASETS:
                         run_ablation(suite, config, seed, args, ablation_rows.append)
         if not rows:
@@ -1537,14 +1600,16 @@ def main(argv=None):
             continue
         env["wall_time_s"] = round(time.perf_counter() - suite_start, 1)
         env["load_average_end"] = load_average()
-        if args.method:
-            env, rows, ablation_rows, class_counts = merge_into_saved_run(
-                out_dir, suite, env, rows, class_counts
-            )
-            rewrite_csv(csv_path, rows)
-        save_run(out_dir, env, suite, rows, ablation_rows, class_counts)
+        wall = env["wall_time_s"]
+        env = merged_environment(previous, env, suite.methods)
+        save_run(out_dir, env, suite, kept + rows, ablation_rows, class_counts)
+        if kept:  # the CSV as well: every method's rows
+            with csv_path.open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+                writer.writeheader()
+                writer.writerows(kept + rows)
         failed += sum(1 for r in rows if r["error"])
-        print(f"suite {suite.name} took {env['wall_time_s']} s", flush=True)
+        print(f"suite {suite.name} took {wall} s", flush=True)
 
     if limits is not None:
         limits.unregister()

@@ -4,13 +4,20 @@ Each test here failed on the code before its fix (the "silent wrong results"
 of the out-of-the-box accuracy review).
 """
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import make_classification
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import (
+    FixedThresholdClassifier,
+    TunedThresholdClassifierCV,
+    train_test_split,
+)
 from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
@@ -440,3 +447,70 @@ def test_prediction_prior_and_posthoc_tau_are_exclusive():
     clf.fit(X, y).set_params(prediction_prior="balanced")
     with pytest.raises(ValueError, match="use one of them"):
         clf.predict(X)
+
+
+def _binary(weights, n_samples=300):
+    return make_classification(
+        n_samples=n_samples,
+        n_features=4,
+        n_informative=3,
+        n_redundant=0,
+        weights=weights,
+        random_state=0,
+    )
+
+
+def test_binary_priors_and_posthoc_tau_move_the_decision_threshold():
+    # Binary: predicting under a prior q from outputs under the training prior
+    # pi is thresholding the raw probability p of classes_[1] at
+    # t = 1 / (1 + (q1 / q0) * (pi0 / pi1)); posthoc_tau=tau is q = pi^(1-tau).
+    X, y = _binary(weights=[0.9, 0.1])
+    clf = LongTailClassifier(loss="ce", max_epochs=5, **SMALL).fit(X, y)
+    p = clf.predict_proba(X)[:, 1]
+    pi1 = clf.class_counts_[1] / clf.class_counts_.sum()
+
+    def threshold(q1):
+        return 1.0 / (1.0 + (q1 / (1 - q1)) * ((1 - pi1) / pi1))
+
+    def predicted(t):
+        keep = np.abs(p - t) > 1e-6  # rows on the threshold: float32 ties
+        return clf.classes_[(p >= t).astype(int)][keep], keep
+
+    expected, keep = predicted(pi1)  # uniform q: threshold at pi1
+    clf.set_params(prediction_prior="balanced")
+    np.testing.assert_array_equal(clf.predict(X)[keep], expected)
+    clf.set_params(prediction_prior=None, posthoc_tau=1.0)
+    np.testing.assert_array_equal(clf.predict(X)[keep], expected)
+    tau = 0.5
+    q1 = pi1**tau / (pi1**tau + (1 - pi1) ** tau)  # pi^(1 - tau), normalized
+    expected, keep = predicted(threshold(q1))
+    clf.set_params(posthoc_tau=tau)
+    np.testing.assert_array_equal(clf.predict(X)[keep], expected)
+    clf.set_params(posthoc_tau=0.0, prediction_prior=[0.7, 0.3])
+    expected, keep = predicted(threshold(0.3))
+    np.testing.assert_array_equal(clf.predict(X)[keep], expected)
+    # The thresholds tested are distinct and each one separates some rows.
+    cuts = [pi1, threshold(q1), threshold(0.3), 0.5]
+    assert all(np.any((p >= a) != (p >= b)) for a, b in itertools.pairwise(cuts))
+
+
+def test_tuned_threshold_classifier_wraps_the_estimator():
+    X, y = _binary(weights=[0.9, 0.1])
+    labels = np.array(["rare", "usual"])[1 - y]  # the rare class is classes_[0]
+    clf = LongTailClassifier(loss="ce", max_epochs=5, **SMALL)
+    tuned = TunedThresholdClassifierCV(
+        clf, scoring="balanced_accuracy", cv=2, random_state=0
+    ).fit(X, labels)
+    assert 0.0 < tuned.best_threshold_ < 1.0
+    assert set(tuned.predict(X)) <= {"rare", "usual"}
+    # The balanced prior is a fixed threshold on P(classes_[1]): 1 - pi(rare).
+    fitted = clf.fit(X, labels)
+    pi_usual = fitted.class_counts_[1] / fitted.class_counts_.sum()
+    fixed = FixedThresholdClassifier(
+        FrozenEstimator(fitted), threshold=pi_usual, response_method="predict_proba"
+    )
+    p = fitted.predict_proba(X)[:, 1]
+    keep = np.abs(p - pi_usual) > 1e-6
+    balanced = fitted.set_params(prediction_prior="balanced").predict(X)
+    fitted.set_params(prediction_prior=None)
+    np.testing.assert_array_equal(fixed.fit(X, labels).predict(X)[keep], balanced[keep])
