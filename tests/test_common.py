@@ -34,10 +34,16 @@ def _estimators():
         loss="ce", reweight_schedule="drw", optimizer="sam", **fast
     )
     yield LongTailClassifier(loss="ldam", sample_attention=5.0, **fast)
+    yield LongTailClassifier(mixup="mixup", **fast)
+    yield LongTailClassifier(
+        loss="ldam", reweight_schedule="drw", mixup="mixup", **fast
+    )
     yield LongTailImageClassifier(architecture="cnn", **fast)
     yield LongTailImageClassifier(
         architecture="cnn", loss="ldam", reweight_schedule="drw", **fast
     )
+    yield LongTailImageClassifier(architecture="cnn", mixup="cutmix", **fast)
+    yield LongTailImageClassifier(architecture="cnn", mixup="cmo", **fast)
     # ResNet-32 on the checks' 1 x d "images" needs a few more steps to fit.
     yield LongTailImageClassifier(
         architecture="resnet32",
