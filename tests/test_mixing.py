@@ -25,6 +25,7 @@ from sklearn_lt.losses import (
     LDAMLoss,
     LogitAdjustedLoss,
 )
+from sklearn_lt.persistence import load_model, save_model
 from sklearn_lt.schedules import REWEIGHT_SCHEDULES
 
 # --- helpers ---------------------------------------------------------------------
@@ -612,3 +613,13 @@ def test_fitted_model_does_not_keep_the_training_data():
     assert mixing._data is None and mixing._balanced_weights is None
     restored = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+
+
+def test_saved_and_loaded_model_keeps_its_mixing_parameters(tmp_path):
+    clf, X, _ = _fit("cmo", "ldam", "drw", images=True, mixup_alpha=0.4)
+    path = tmp_path / "model"
+    save_model(clf, path)
+    loaded = load_model(path)
+    assert loaded.get_params()["mixup"] == "cmo"
+    assert loaded.get_params()["mixup_alpha"] == 0.4
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X))
