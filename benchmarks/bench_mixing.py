@@ -5,9 +5,11 @@ of 500 images) with :class:`LongTailImageClassifier` defaults, and a synthetic
 20-class tabular problem (imbalance ratio 100, 50 balanced test rows per class)
 with :class:`LongTailClassifier` defaults; each with the default loss (logit
 adjusted) and with LDAM-DRW. Writes ``results/mixing.{md,json}`` with the
-command, versions and date::
+command, versions and date (each problem's rows in ``mixing_<problem>.json``;
+the table is rebuilt from all of them, so the problems can run separately)::
 
-    python benchmarks/bench_mixing.py [--seeds 3] [--device cpu] [--quick]
+    python benchmarks/bench_mixing.py [--problem digits|synthetic|all] \
+        [--seeds 3] [--device cpu] [--quick]
 """
 
 import argparse
@@ -30,6 +32,10 @@ from sklearn_lt.datasets import (
 )
 
 RESULTS = Path(__file__).parent / "results"
+NAMES = {
+    "digits": "digits-LT (image)",
+    "synthetic": "synthetic 20 cls rho=100 (tabular)",
+}
 LOSSES = {"LA": {}, "LDAM-DRW": {"loss": "ldam", "reweight_schedule": "drw"}}
 
 
@@ -63,24 +69,29 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--problem", choices=("digits", "synthetic", "all"), default="all"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     problems = {
-        "digits-LT (image)": (
+        "digits": (
             digits,
             LongTailImageClassifier,
             (None, "mixup", "cutmix", "cmo"),
         ),
-        "synthetic 20 cls rho=100 (tabular)": (
+        "synthetic": (
             synthetic,
             LongTailClassifier,
             (None, "mixup"),
         ),
     }
-    rows = []
     out = RESULTS / ("quick" if args.quick else "")
     out.mkdir(parents=True, exist_ok=True)
     for problem, (load, estimator, methods) in problems.items():
+        if args.problem not in ("all", problem):
+            continue
+        rows = []
         for seed in range(args.seeds):
             X_train, y_train, X_test, y_test = load(seed)
             for loss, params in LOSSES.items():
@@ -99,7 +110,8 @@ def main():
                     score = balanced_accuracy_score(y_test, clf.predict(X_test))
                     rows.append(
                         {
-                            "problem": problem,
+                            "problem": NAMES[problem],
+                            "command": " ".join(sys.argv),
                             "loss": loss,
                             "mixup": str(mixup),
                             "seed": seed,
@@ -109,7 +121,13 @@ def main():
                         }
                     )
                     print(rows[-1], flush=True)
-                    (out / "mixing.json").write_text(json.dumps(rows, indent=1))
+                    path = out / f"mixing_{problem}.json"
+                    path.write_text(json.dumps(rows, indent=1))
+    rows = [
+        row
+        for path in sorted(out.glob("mixing_*.json"))
+        for row in json.loads(path.read_text())
+    ]
     write_markdown(rows, out / "mixing.md", args)
 
 
@@ -117,7 +135,7 @@ def write_markdown(rows, path, args):
     lines = [
         "# Mixing augmentation: balanced accuracy (mean ± std over seeds)",
         "",
-        f"Command: `python {' '.join(sys.argv)}`",
+        "Commands: " + ", ".join(sorted({f"`python {r['command']}`" for r in rows})),
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
         f"torch {torch.__version__}; {platform.processor() or platform.machine()}; "
         f"load average {os.getloadavg()[0]:.1f}; seeds 0..{args.seeds - 1}",
@@ -142,7 +160,7 @@ def write_markdown(rows, path, args):
         ]
         lines.append(
             f"| {key[0]} | {key[1]} | {key[2]} | {np.mean(scores):.3f} ± "
-            f"{np.std(scores):.3f} | {np.mean(seconds):.0f} |"
+            f"{np.std(scores):.3f} (n={len(scores)}) | {np.mean(seconds):.0f} |"
         )
     path.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
