@@ -13,6 +13,7 @@ from skorch.callbacks import Callback, EarlyStopping
 from skorch.hf import AccelerateMixin
 from skorch.utils import TeeGenerator
 
+from ._mixing import MixedTargets, mixed_loss
 from ._sam import SAM, SameRandomDraws, frozen_running_statistics
 from .modules import tau_normalize_head
 
@@ -143,6 +144,11 @@ class LongTailNet(NeuralNet):
     examples of each batch by :func:`sample_attention_loss` (ABSGD); the
     validation loss stays the plain weighted mean.
 
+    ``mixing`` (a :class:`sklearn_lt._mixing.BatchMixing`, or ``None``) mixes
+    each training batch before its step (Mixup, CutMix, CMO); the loss of a
+    mixed batch is :func:`sklearn_lt._mixing.mixed_loss` of the loss of its
+    two sets of targets. Validation batches are not mixed.
+
     An interrupted fit (``KeyboardInterrupt``) restores the network's weights at
     the end of the last completed epoch, drops the unfinished epoch from the
     history and sets ``interrupted_after_epoch_`` (``None`` when training was
@@ -150,14 +156,22 @@ class LongTailNet(NeuralNet):
     alone keeps the weights of the last mini-batch.)
     """
 
-    def __init__(self, *args, sample_attention=None, **kwargs):
+    def __init__(self, *args, sample_attention=None, mixing=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.sample_attention = sample_attention
+        self.mixing = mixing
 
-    def on_train_begin(self, net, **kwargs):
-        super().on_train_begin(net, **kwargs)
+    def on_train_begin(self, net, X=None, **kwargs):
+        super().on_train_begin(net, X=X, **kwargs)
         self.interrupted_after_epoch_ = None
         self._remember_completed_epoch()
+        if getattr(self, "mixing", None) is not None:
+            self.mixing.start(X)
+
+    def on_epoch_begin(self, net, **kwargs):
+        super().on_epoch_begin(net, **kwargs)
+        if getattr(self, "mixing", None) is not None:
+            self.mixing.next_epoch()
 
     def on_epoch_end(self, net, **kwargs):
         super().on_epoch_end(net, **kwargs)
@@ -182,6 +196,8 @@ class LongTailNet(NeuralNet):
             raise
         finally:
             self._completed_state = None
+            if getattr(self, "mixing", None) is not None:
+                self.mixing.release()
 
     def _restore_completed_epoch(self):
         self.module_.load_state_dict(self._completed_state)
@@ -215,8 +231,11 @@ class LongTailNet(NeuralNet):
         re-weighting), and the same random draws (dropout, augmentation).
         Batch normalization updates its running statistics in the first pass
         only, from the weights being trained, so they take one update per
-        step as without SAM. The step reports the first pass's loss.
+        step as without SAM. The step reports the first pass's loss. With
+        ``mixing``, the batch is mixed once, before both passes.
         """
+        if getattr(self, "mixing", None) is not None:
+            batch = self.mixing.mix(batch)
         if not isinstance(self.optimizer_, SAM):
             return super().train_step(batch, **fit_params)
         steps = []
@@ -244,6 +263,13 @@ class LongTailNet(NeuralNet):
         return steps[0]
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        if isinstance(y_true, MixedTargets):
+            # Each term with its own hard targets and per-example weights.
+            return mixed_loss(
+                lambda outputs, target: self.get_loss(outputs, target, X, training),
+                y_pred,
+                y_true,
+            )
         temperature = getattr(self, "sample_attention", None)
         if training and temperature is not None:
             target, sample_weight = (

@@ -39,6 +39,10 @@ def _estimators():
         loss="ldam", reweight_schedule="drw", classifier_retraining="lws", **fast
     )
     yield LongTailClassifier(loss="sigmoid", classifier_retraining="marc", **fast)
+    yield LongTailClassifier(mixup="mixup", **fast)
+    yield LongTailClassifier(
+        loss="ldam", reweight_schedule="drw", mixup="mixup", **fast
+    )
     yield LongTailImageClassifier(architecture="cnn", **fast)
     yield LongTailImageClassifier(
         architecture="cnn", loss="ldam", reweight_schedule="drw", **fast
@@ -46,6 +50,8 @@ def _estimators():
     yield LongTailImageClassifier(
         architecture="cnn", classifier_retraining="crt", **fast
     )
+    yield LongTailImageClassifier(architecture="cnn", mixup="cutmix", **fast)
+    yield LongTailImageClassifier(architecture="cnn", mixup="cmo", **fast)
     # ResNet-32 on the checks' 1 x d "images" needs a few more steps to fit.
     yield LongTailImageClassifier(
         architecture="resnet32",

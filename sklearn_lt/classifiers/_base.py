@@ -38,6 +38,7 @@ from .._device_data import (
     resolve_device,
     stratified_holdout,
 )
+from .._mixing import MIXING_METHODS, BatchMixing, check_mixing_input
 from .._sam import SAM
 from .._training import (
     AcceleratedLongTailNet,
@@ -87,8 +88,7 @@ _OPTIMIZERS = {
 }
 _LOSS_HYPERPARAMETERS = ("max_margin", "scale", "tau", "gamma")
 #: Prediction batches (one fixed shape, see ``_inference.batched_outputs``) hold
-#: about this many
-#: input values, with at least 16 and at most 1024 rows.
+#: about this many input values, with at least 16 and at most 1024 rows.
 _PREDICT_BATCH_VALUES = 2**18
 _PREDICT_BATCH_ROWS = (16, 1024)
 
@@ -137,6 +137,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "sam_rho": [Interval(Real, 0, None, closed="left")],
         "sample_attention": [Interval(Real, 0, None, closed="neither"), None],
+        "mixup": [StrOptions(set(MIXING_METHODS)), None],
+        "mixup_alpha": [Interval(Real, 0, None, closed="neither")],
         "lr_schedule": [StrOptions({"step", "cosine", "constant"})],
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
@@ -179,6 +181,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         weight_decay,
         sam_rho,
         sample_attention,
+        mixup,
+        mixup_alpha,
         lr_schedule,
         warmup_epochs,
         validation_fraction,
@@ -213,6 +217,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.weight_decay = weight_decay
         self.sam_rho = sam_rho
         self.sample_attention = sample_attention
+        self.mixup = mixup
+        self.mixup_alpha = mixup_alpha
         self.lr_schedule = lr_schedule
         self.warmup_epochs = warmup_epochs
         self.validation_fraction = validation_fraction
@@ -296,6 +302,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             )
         warm = self.warm_start and hasattr(self, "net_")
         X = self._validate_features(X, reset=not warm)
+        check_mixing_input(self.mixup, X.ndim)
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
         check_classification_targets(y)
@@ -593,6 +600,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             train_split=None,
             callbacks=self._callbacks(sampler, criterion),
             sample_attention=self.sample_attention,
+            mixing=BatchMixing.for_estimator(self, sampler),
             predict_nonlinearity=None,
             verbose=int(self.verbose),
             **placement,
@@ -625,6 +633,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         # The sampler that the net and its re-balancing share draws from the new
         # training rows, and re-balancing uses this fit's class weights.
         net.iterator_train__sampler.reset(train_data.y, seed=sampler_seed)
+        net.mixing = BatchMixing.for_estimator(self, net.iterator_train__sampler)
         rebalancing = dict(net.callbacks_).get("rebalancing")
         if rebalancing is not None:
             rebalancing.set_params(
@@ -666,8 +675,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             else:
                 net.fit(train_data, None)
         finally:
-            # Do not keep (and pickle) the validation set or the training
-            # targets with the model.
+            # Keep (and pickle) neither the validation set nor the targets.
             net.train_split = None
             net.iterator_train__sampler.release()
         if net.interrupted_after_epoch_ is not None:

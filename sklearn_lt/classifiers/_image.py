@@ -120,6 +120,25 @@ class LongTailImageClassifier(BaseLongTailClassifier):
     sample_attention : float or None, default=None
         Temperature of ABSGD's attentional weighting of the examples of each
         batch; see :class:`LongTailClassifier`. ``None``: off.
+    mixup : {"mixup", "cutmix", "cmo"} or None, default=None
+        Mixing augmentation of the training batches, on the training device,
+        with one ``lam ~ Beta(mixup_alpha, mixup_alpha)`` per batch and the
+        loss ``lam * L(out, y_a) + (1 - lam) * L(out, y_b)`` (each term with
+        its own hard targets and weights; see :class:`LongTailClassifier`).
+        ``"mixup"``: the images are averaged with the batch in a random
+        order. ``"cutmix"`` (Yun et al., 2019): a box of sides
+        ``sqrt(1 - lam)`` times the image's, at a uniform centre and clipped,
+        is pasted from the batch in a random order; ``lam`` becomes one minus
+        the box's share of the pixels. ``"cmo"`` (Park et al., 2022): as
+        CutMix, but the pasted images come from a second batch drawn with
+        probability proportional to ``1 / n_class`` (class-balanced), so tail
+        objects are pasted on head backgrounds; only for half of the batches,
+        and not in the first and last ``ceil(0.02 * max_epochs)`` epochs (the
+        paper's 4 of 200). Mixing happens before the crop and flip
+        augmentation. Validation and prediction are never mixed. Cost: CMO
+        indexes a second batch; none of them adds forward passes.
+    mixup_alpha : float, default=1.0
+        Both parameters of the Beta distribution of the mixing weight.
     lr_schedule : {"cosine", "step", "constant"}, default="cosine"
         Shape after warm-up; see :class:`LongTailClassifier`.
     warmup_epochs : int, default=5
@@ -252,6 +271,8 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         weight_decay=2e-4,
         sam_rho=0.05,
         sample_attention=None,
+        mixup=None,
+        mixup_alpha=1.0,
         lr_schedule="cosine",
         warmup_epochs=5,
         validation_fraction=None,
@@ -287,6 +308,8 @@ class LongTailImageClassifier(BaseLongTailClassifier):
             weight_decay=weight_decay,
             sam_rho=sam_rho,
             sample_attention=sample_attention,
+            mixup=mixup,
+            mixup_alpha=mixup_alpha,
             lr_schedule=lr_schedule,
             warmup_epochs=warmup_epochs,
             validation_fraction=validation_fraction,

@@ -102,6 +102,23 @@ class LongTailClassifier(BaseLongTailClassifier):
         Works with every loss, schedule and optimizer, from the first epoch
         (the paper's two-stage recipe starts it with DRW); costs nothing
         noticeable.
+    mixup : {"mixup"} or None, default=None
+        Mixing augmentation of the training batches. ``"mixup"`` (Zhang et
+        al., 2018; MiSLAS stage 1) trains on ``lam * x_i + (1 - lam) * x_j``
+        with ``x_j`` the same batch in a random order and one
+        ``lam ~ Beta(mixup_alpha, mixup_alpha)`` per batch, and the loss
+        ``lam * L(out, y_i) + (1 - lam) * L(out, y_j)``: each term is the
+        training loss of hard targets, so margins (LDAM), priors (logit
+        adjustment, balanced softmax, VS), class weights, ``sample_weight``
+        and ``sample_attention`` apply within their own term. Mixing happens
+        on the raw inputs, which standardization maps exactly to mixing the
+        standardized ones. The image-only ``"cutmix"`` and ``"cmo"`` are
+        options of :class:`LongTailImageClassifier`; they raise a
+        ``ValueError`` here. Validation and prediction are never mixed. Cost:
+        one extra batch-sized tensor operation per step.
+    mixup_alpha : float, default=1.0
+        Both parameters of the Beta distribution of the mixing weight
+        (``1.0``: uniform, as in MiSLAS and CMO).
     lr_schedule : {"cosine", "step", "constant"}, default="cosine"
         After ``warmup_epochs`` of linear warm-up: cosine decay to zero, step
         decay (x0.01 at 80% and x0.0001 at 90% of training, the papers'
@@ -329,6 +346,8 @@ class LongTailClassifier(BaseLongTailClassifier):
         weight_decay=2e-4,
         sam_rho=0.05,
         sample_attention=None,
+        mixup=None,
+        mixup_alpha=1.0,
         lr_schedule="cosine",
         warmup_epochs=5,
         standardize=True,
@@ -365,6 +384,8 @@ class LongTailClassifier(BaseLongTailClassifier):
             weight_decay=weight_decay,
             sam_rho=sam_rho,
             sample_attention=sample_attention,
+            mixup=mixup,
+            mixup_alpha=mixup_alpha,
             lr_schedule=lr_schedule,
             warmup_epochs=warmup_epochs,
             validation_fraction=validation_fraction,
