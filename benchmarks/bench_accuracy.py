@@ -121,6 +121,8 @@ METHODS = {
     "LA+cRT": {"loss": "logit_adjusted", "classifier_retraining": "crt"},
     "LWS": {"loss": "ce", "classifier_retraining": "lws"},
     "MARC": {"loss": "ce", "classifier_retraining": "marc"},
+    # CMO (Park et al. 2022): images only (the synthetic suite leaves it out).
+    "CMO+LA": {"loss": "logit_adjusted", "mixup": "cmo"},
     # ABSGD: temperature 5; 1.0 diverged (logits to inf) on diamonds at lr 0.05.
     "ABSGD": {"loss": "ce", "reweight_schedule": "drw", "sample_attention": 5.0},
 }
@@ -139,6 +141,8 @@ BASELINES = (
     "BalancedRF",
 )
 ALL_METHODS = (*METHODS, POSTHOC_FIXED, POSTHOC_TUNED, *BASELINES)
+IMAGE_ONLY_METHODS = ("CMO+LA",)
+FLAT_METHODS = tuple(m for m in ALL_METHODS if m not in IMAGE_ONLY_METHODS)
 
 # Papers' top-1 error (%) on balanced test sets, ResNet-32 (REFERENCE.md): LDAM
 # paper table 2 / appendix table 5, LA paper table 3. None: not reported.
@@ -162,6 +166,7 @@ DIRECTIONAL_CLAIMS = {
     ("LDAM-DRW+SAM", "LDAM-DRW"),
     ("LA+SAM", "LA loss"),
     ("ERM+cRT", "ERM"),
+    ("CMO+LA", "LA loss"),
 }
 # Orderings reported by the papers: (A, B) means "A ahead of B".
 CLAIMS = (
@@ -179,6 +184,7 @@ CLAIMS = (
     ("LDAM-DRW+SAM", "LDAM-DRW"),
     ("LA+SAM", "LA loss"),
     ("ERM+cRT", "ERM"),
+    ("CMO+LA", "LA loss"),
 )
 TIE_PP = 0.5  # a paper difference below this many points is a tie
 
@@ -399,6 +405,7 @@ def make_suites(quick):
             "class_sep": 1.5,
         },
         groups="quantile",
+        methods=FLAT_METHODS,
     )
     tabular_splits = {
         name: _tabular_data.split_settings(name) for name in _tabular_data.DATASETS
