@@ -133,8 +133,12 @@ def column_scale(X, sample_weight=None):
         deviation = data[part].astype(np.float64) - mean[cols]
         squares += np.bincount(cols, weights=w * deviation**2, minlength=n_features)
         stored_weight += np.bincount(cols, weights=w, minlength=n_features)
-    # Rows without an entry in column j hold zeros: (0 - mean)^2 each.
-    squares += np.clip(total - stored_weight, 0.0, None) * mean**2
+    # Rows without an entry in column j hold zeros: (0 - mean)^2 each. Their
+    # weight is a difference of float64 sums: below its rounding error it is
+    # zero (a fully stored constant column must get no spread).
+    missing = total - stored_weight
+    missing[missing <= 1e-9 * total] = 0.0
+    squares += missing * mean**2
     scale = np.sqrt(squares / max(total, np.finfo(np.float64).tiny))
     scale[~(scale > 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
     return scale.astype(np.float32)
