@@ -1,7 +1,7 @@
 """Sparse benchmark: LongTailClassifier on long-tailed TF-IDF-like data.
 
 A synthetic text-classification problem, generated offline with numpy and
-scipy (nothing is downloaded): documents of about 50 distinct terms drawn
+scipy (nothing is downloaded): documents of about 50 distinct terms (65 tokens) drawn
 from a Zipfian vocabulary of 50,000 terms, a share of each document's tokens
 drawn from its class's own topic terms, a few hundred classes with
 exponentially decreasing sizes (imbalance ratio 100), TF-IDF weighted
@@ -58,7 +58,7 @@ FULL = {
     "n_train": 100_000,
     "n_features": 50_000,
     "n_classes": 300,
-    "terms_per_doc": 50,
+    "terms_per_doc": 65,
     "test_per_class": 20,
     "epochs": 4,
     "peer_rows": 100_000,

@@ -263,8 +263,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data; cast to float32.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data, cast to float32 (sparse: LongTailClassifier only).
         y : array-like of shape (n_samples,)
             Class labels (ints, strings, bools...).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -714,8 +714,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data (sparse: LongTailClassifier only).
 
         Returns
         -------
@@ -733,8 +733,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data (sparse: LongTailClassifier only).
 
         Returns
         -------
@@ -755,8 +755,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data (sparse: LongTailClassifier only).
 
         Returns
         -------
@@ -772,8 +772,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data (sparse: LongTailClassifier only).
 
         Returns
         -------
