@@ -69,12 +69,12 @@ QUICK = {
     "n_classes": 20,
     "terms_per_doc": 20,
     "test_per_class": 5,
-    "epochs": 2,
+    "epochs": 5,
     "peer_rows": 3_000,
 }
 IMBALANCE = 100  # largest class / smallest class
-TOPIC_TERMS = 30  # terms of each class's own topic
-TOPIC_SHARE = 0.3  # share of a document's tokens drawn from its class topic
+TOPIC_TERMS = 50  # terms of each class's own topic
+TOPIC_SHARE = 0.1  # share of a document's tokens drawn from its class topic
 BATCH_SIZE = 512
 
 
