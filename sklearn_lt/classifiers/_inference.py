@@ -42,7 +42,7 @@ def _batches(X, rows, device):
                 part = sp.vstack(
                     [part, sp.csr_matrix((rows - stop + start, X.shape[1]))]
                 )
-            batch = SparseRows.from_scipy(part.astype(X.dtype), device)[:]
+            batch = SparseRows.from_scipy(part, device)[:]
         else:
             batch = as_tensor(X[start:stop], device)
             if stop - start < rows:
