@@ -227,12 +227,17 @@ class SparseRows:
         """Move a scipy sparse matrix (any format) to ``device`` as CSR tensors."""
         X = canonical_csr(X)
         device = torch.device(device)
-        return cls(
-            torch.as_tensor(X.indptr.astype(np.int64), device=device),
-            torch.as_tensor(X.indices.astype(np.int64), device=device),
-            torch.as_tensor(X.data, device=device),
-            X.shape[1],
-        )
+        with warnings.catch_warnings():
+            # Read-only inputs (joblib memmaps) are only read.
+            warnings.filterwarnings(
+                "ignore", message="The given NumPy array is not writable"
+            )
+            return cls(
+                torch.as_tensor(X.indptr.astype(np.int64), device=device),
+                torch.as_tensor(X.indices.astype(np.int64), device=device),
+                torch.as_tensor(X.data, device=device),
+                X.shape[1],
+            )
 
     @property
     def device(self):

@@ -1,5 +1,7 @@
 """Tests of sklearn_lt._sparse: sparse rows on the device and their operations."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -173,3 +175,14 @@ def test_standardized_scales_sparse_batches_without_centering():
     centered = Standardized(Record(), mean, scale)(rows)
     assert not is_sparse_tensor(seen[-1])
     np.testing.assert_array_equal(centered, (dense - mean) / scale)
+
+
+def test_read_only_sparse_input_is_used_without_warnings():
+    # Parallel searches hand estimators read-only (memmapped) arrays.
+    X = _random_csr()
+    for part in (X.data, X.indices, X.indptr):
+        part.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows = SparseRows.from_scipy(X, device="cpu")
+    np.testing.assert_array_equal(rows[:].to_dense().numpy(), X.toarray())
