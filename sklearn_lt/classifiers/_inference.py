@@ -39,9 +39,8 @@ def _batches(X, rows, device):
         if sp.issparse(X):
             part = X[start:stop]
             if stop - start < rows:
-                part = sp.vstack(
-                    [part, sp.csr_matrix((rows - stop + start, X.shape[1]))]
-                )
+                empty = sp.csr_matrix((rows - stop + start, X.shape[1]), dtype=X.dtype)
+                part = sp.vstack([part, empty], format="csr")
             batch = SparseRows.from_scipy(part, device)[:]
         else:
             batch = as_tensor(X[start:stop], device)
