@@ -14,8 +14,11 @@ class-balanced draw with :func:`torch.multinomial` computed on the device).
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch.utils.data import Dataset
+
+from ._sparse import SparseRows
 
 __all__ = [
     "ClassWeightedSampler",
@@ -79,8 +82,10 @@ class DeviceDataset(Dataset):
 
     Parameters
     ----------
-    X : Tensor of shape (n_rows, ...)
-        Inputs, already on the training device.
+    X : Tensor of shape (n_rows, ...) or SparseRows
+        Inputs, already on the training device; sparse inputs as
+        :class:`~sklearn_lt._sparse.SparseRows`, whose batches are sparse CSR
+        tensors.
     y : Tensor of shape (n_samples,), dtype int64
         Encoded class indices on the same device, one per example.
     sample_weight : Tensor of shape (n_samples,), default=None
@@ -152,9 +157,14 @@ class DeviceDataset(Dataset):
 
     @classmethod
     def from_arrays(cls, X, y, sample_weight=None, *, device):
-        """Move arrays to ``device`` once: inputs, int64 targets, weights."""
+        """Move arrays to ``device`` once: inputs, int64 targets, weights.
+
+        A scipy sparse ``X`` stays sparse (:class:`~sklearn_lt._sparse.SparseRows`).
+        """
         return cls(
-            as_tensor(X, device),
+            SparseRows.from_scipy(X, device)
+            if sp.issparse(X)
+            else as_tensor(X, device),
             torch.as_tensor(y, dtype=torch.int64, device=device),
             None
             if sample_weight is None

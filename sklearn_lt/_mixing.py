@@ -51,7 +51,7 @@ CMO_PROBABILITY = 0.5
 CMO_OFF_FRACTION = 0.02
 
 
-def check_mixing_input(method, ndim):
+def check_mixing_input(method, ndim, sparse=False):
     """Raise a ValueError when ``method`` cannot mix inputs of ``ndim`` dimensions.
 
     Parameters
@@ -60,12 +60,21 @@ def check_mixing_input(method, ndim):
         The mixing method.
     ndim : int
         Dimensions of the network input (2 for tables, 4 for images).
+    sparse : bool, default=False
+        Whether the input is a scipy sparse matrix (not mixed).
 
     Raises
     ------
     ValueError
-        For CutMix or CMO on anything but ``(N, C, H, W)`` images.
+        For CutMix or CMO on anything but ``(N, C, H, W)`` images, and for
+        any mixing of sparse input.
     """
+    if method is not None and sparse:
+        raise ValueError(
+            f"mixup={method!r} cannot mix sparse input: a blend of two sparse "
+            "rows is much denser than either. Use mixup=None with sparse X, or "
+            "densify X (X.toarray()) if it fits in memory."
+        )
     if method in _IMAGE_METHODS and ndim != 4:
         raise ValueError(
             f"mixup={method!r} pastes image patches and needs (N, C, H, W) "

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._sparse import divide_columns, is_sparse_tensor, row_norms, scale_rows
+
 __all__ = [
     "MLP",
     "CifarResNet",
@@ -135,6 +137,9 @@ def _unit_rows(matrix, eps=1e-6):
     and one dead feature vector can blow up training; the cosine of a zero
     vector is undefined, so it contributes nothing here instead.
     """
+    if is_sparse_tensor(matrix):  # a sparse input row: rescale its stored values
+        norms = row_norms(matrix)
+        return scale_rows(matrix, torch.where(norms > eps, 1.0 / norms, 0.0))
     norms = matrix.norm(dim=1, keepdim=True)
     nonzero = norms > eps
     return torch.where(nonzero, matrix / torch.where(nonzero, norms, 1.0), 0.0)
@@ -203,7 +208,8 @@ class Standardized(nn.Module):
         The network to run on standardized inputs.
     mean, scale : Tensor or None
         Broadcastable to the input (per feature, or per channel for images);
-        ``None`` leaves the input unchanged. Kept as buffers, so they follow
+        ``None`` leaves the input unchanged; ``mean=None`` with a ``scale``
+        only divides by the scale. Kept as buffers, so they follow
         ``.to(device)`` and pickling.
     augmentation : nn.Module, default=None
         Applied to raw training batches only (``self.training``), before
@@ -214,6 +220,14 @@ class Standardized(nn.Module):
     channels_last : bool, default=False
         Give 4-D inputs the channels-last memory layout (faster convolutions on
         recent GPUs); the network should be converted the same way.
+
+    Notes
+    -----
+    A sparse input (a torch sparse CSR tensor) stays sparse when there is no
+    ``mean``: its stored values are divided by the scale of their column and
+    the network receives the sparse tensor (``nn.Linear`` multiplies it with
+    a sparse kernel). Centering would fill in every zero, so with a ``mean``
+    a sparse batch is made dense first.
 
     Examples
     --------
@@ -245,8 +259,12 @@ class Standardized(nn.Module):
     def forward(self, X):
         if self.training and self.augmentation is not None:
             X = self.augmentation(X)
+        if is_sparse_tensor(X) and self.mean is not None:
+            X = X.to_dense()  # centering fills the zeros in
         if self.mean is not None:
             X = (X - self.mean) / self.scale
+        elif self.scale is not None:
+            X = divide_columns(X, self.scale) if is_sparse_tensor(X) else X / self.scale
         if self.channels_last and X.ndim == 4:
             X = X.contiguous(memory_format=torch.channels_last)
         if self.mixed_precision and self.training and X.is_cuda:

@@ -18,6 +18,7 @@ import json
 import pickle
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from skorch.history import History
 
@@ -232,7 +233,13 @@ def _rebuild(payload, device):
         estimator.image_shape_ = tuple(fitted["image_shape"])
         input_shape = estimator.image_shape_
     estimator.device_ = torch.device(device)
-    net = estimator._new_net(np.zeros((1, *input_shape), dtype=np.float32))
+    state = payload["module_state"]
+    if "scale" in state and "mean" not in state:
+        # Standardized by scale only: the model was fitted on sparse data.
+        like = sp.csr_matrix((1, *input_shape), dtype=np.float32)
+    else:
+        like = np.zeros((1, *input_shape), dtype=np.float32)
+    net = estimator._new_net(like)
     net.initialize()
     net.module_.load_state_dict(payload["module_state"])
     net.criterion_.load_state_dict(payload["criterion_state"])

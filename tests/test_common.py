@@ -14,9 +14,11 @@ from sklearn_lt.schedules import REWEIGHT_SCHEDULES
 # the two fits follow different optimization paths. scikit-learn excuses
 # SGDClassifier from this check for the same reason.
 STOCHASTIC_TRAINING = {
-    "check_sample_weight_equivalence_on_dense_data": (
-        "mini-batch SGD: weighting an example is not the same as repeating it"
-    ),
+    check: "mini-batch SGD: weighting an example is not the same as repeating it"
+    for check in (
+        "check_sample_weight_equivalence_on_dense_data",
+        "check_sample_weight_equivalence_on_sparse_data",
+    )
 }
 
 

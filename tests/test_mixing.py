@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.datasets import make_classification
 from torch import nn
@@ -623,3 +624,9 @@ def test_saved_and_loaded_model_keeps_its_mixing_parameters(tmp_path):
     assert loaded.get_params()["mixup"] == "cmo"
     assert loaded.get_params()["mixup_alpha"] == 0.4
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_mixing_refuses_sparse_input_with_a_clear_error():
+    X, y = make_classification(n_samples=60, n_features=6, random_state=0)
+    with pytest.raises(ValueError, match="cannot mix sparse input"):
+        LongTailClassifier(mixup="mixup", max_epochs=1).fit(sp.csr_matrix(X), y)

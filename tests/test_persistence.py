@@ -12,6 +12,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.linear_model import LogisticRegression
 from torch import nn
@@ -102,6 +103,23 @@ def test_round_trip_other_losses_and_schedules(params, tmp_path):
     _assert_same_model(loaded, clf, X)
     for name, buffer in clf.net_.criterion_.named_buffers():
         assert torch.equal(loaded.net_.criterion_.get_buffer(name), buffer), name
+
+
+@pytest.mark.parametrize("standardize", [True, False])
+def test_round_trip_model_fitted_on_sparse_data(standardize, tmp_path):
+    # Scale-only standardization (no mean buffer) is rebuilt as it was.
+    X, y = _data()
+    X = sp.csr_matrix(np.where(np.abs(X) > 1.0, X, 0.0))
+    clf = LongTailClassifier(standardize=standardize, **TABULAR).fit(X, y)
+    loaded = _round_trip(clf, tmp_path)
+    assert loaded.net_.module_.mean is None
+    assert (loaded.net_.module_.scale is None) is not standardize
+    _assert_same_model(loaded, clf, X)
+    np.testing.assert_array_equal(
+        loaded.predict_proba(X.toarray()), clf.predict_proba(X.toarray())
+    )
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
 
 
 @pytest.mark.parametrize(

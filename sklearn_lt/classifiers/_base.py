@@ -12,6 +12,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
@@ -280,8 +281,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data; cast to float32.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data, cast to float32 (sparse: LongTailClassifier only).
         y : array-like of shape (n_samples,)
             Class labels (ints, strings, bools...).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -302,7 +303,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             )
         warm = self.warm_start and hasattr(self, "net_")
         X = self._validate_features(X, reset=not warm)
-        check_mixing_input(self.mixup, X.ndim)
+        check_mixing_input(self.mixup, X.ndim, sparse=issparse(X))
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
         check_classification_targets(y)
@@ -720,8 +721,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data (sparse: LongTailClassifier only).
 
         Returns
         -------
@@ -739,8 +740,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data (sparse: LongTailClassifier only).
 
         Returns
         -------
@@ -761,8 +762,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data (sparse: LongTailClassifier only).
 
         Returns
         -------
@@ -778,8 +779,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Input data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data (sparse: LongTailClassifier only).
 
         Returns
         -------

@@ -1,11 +1,17 @@
 """Batched float32 inference whose results do not depend on the batch."""
 
+import scipy.sparse as sp
 import torch
 
 from .._device_data import as_tensor
+from .._sparse import SparseRows
 from ..modules import tau_normalize_head
 
 __all__ = ["batched_outputs", "module_device"]
+
+#: Rows per prediction batch of sparse inputs that stay sparse: the memory of
+#: a batch is its nonzeros and its activations, not ``rows * n_features``.
+SPARSE_BATCH_ROWS = 1024
 
 
 def module_device(module):
@@ -13,6 +19,35 @@ def module_device(module):
     for tensor in (*module.parameters(), *module.buffers()):
         return tensor.device
     return torch.device("cpu")
+
+
+def _keeps_sparsity(module):
+    """Whether ``module`` takes sparse batches as they are (nothing to center)."""
+    return getattr(module, "mean", None) is None
+
+
+def _batches(X, rows, device):
+    """Batches of ``rows`` rows of ``X`` on ``device``, the last one padded.
+
+    Dense ``X`` is padded with zero rows; sparse ``X`` becomes sparse CSR
+    batches (padded with empty rows), kept on the host until each batch is
+    needed, as the dense path does.
+    """
+    n_rows = X.shape[0]
+    for start in range(0, n_rows, rows):
+        stop = min(start + rows, n_rows)
+        if sp.issparse(X):
+            part = X[start:stop]
+            if stop - start < rows:
+                empty = sp.csr_matrix((rows - stop + start, X.shape[1]), dtype=X.dtype)
+                part = sp.vstack([part, empty], format="csr")
+            batch = SparseRows.from_scipy(part, device)[:]
+        else:
+            batch = as_tensor(X[start:stop], device)
+            if stop - start < rows:
+                padding = batch.new_zeros((rows - stop + start, *batch.shape[1:]))
+                batch = torch.cat([batch, padding])
+        yield batch, stop - start
 
 
 def batched_outputs(module, X, rows, n_classes, tau_norm=0.0):
@@ -24,20 +59,22 @@ def batched_outputs(module, X, rows, n_classes, tau_norm=0.0):
     rows predicted with it (scikit-learn's subset- and order-invariance checks
     in ``test_common.py``), and memory is bounded by the batch, whatever the
     number of rows. ``tau_norm > 0`` uses the tau-normalized head.
+
+    A sparse ``X`` (scipy, canonical CSR) reaches a network trained on sparse
+    data as sparse CSR batches of ``SPARSE_BATCH_ROWS`` rows; a network that
+    centers its inputs (trained on dense data) gets dense batches of ``rows``
+    rows, one at a time.
     """
     device = module_device(module)
+    if sp.issparse(X) and _keeps_sparsity(module):
+        rows = SPARSE_BATCH_ROWS
     was_training = module.training
     module.eval()
     hook = tau_normalize_head(module, tau_norm) if tau_norm else None
     outputs = []
     try:
         with torch.inference_mode():
-            for start in range(0, X.shape[0], rows):
-                batch = as_tensor(X[start : start + rows], device)
-                n_rows = batch.shape[0]
-                if n_rows < rows:
-                    padding = batch.new_zeros((rows - n_rows, *batch.shape[1:]))
-                    batch = torch.cat([batch, padding])
+            for batch, n_rows in _batches(X, rows, device):
                 outputs.append(module(batch)[:n_rows].to(torch.float64).cpu())
     finally:
         if hook is not None:

@@ -3,7 +3,11 @@
 import numbers
 from numbers import Real
 
-from .._compat import Interval
+import numpy as np
+import scipy.sparse as sp
+
+from .._compat import Interval, validate_data
+from .._sparse import canonical_csr, column_scale
 from ..modules import MLP
 from ._base import BaseLongTailClassifier
 
@@ -17,6 +21,11 @@ class LongTailClassifier(BaseLongTailClassifier):
     the losses and re-balancing schedules of the long-tail literature. Class
     counts are taken from the ``y`` of each ``fit``, so every cross-validation
     fold and every resampled pipeline gets its own margins, priors and weights.
+
+    ``X`` may be dense or a scipy sparse matrix or array (CSR, CSC, COO...,
+    converted to CSR): sparse data, such as TF-IDF features, stays sparse on
+    the training device, and the first layer multiplies each sparse batch
+    with a sparse kernel (see Notes).
 
     Parameters
     ----------
@@ -134,7 +143,10 @@ class LongTailClassifier(BaseLongTailClassifier):
         (:func:`~sklearn_lt.schedules.warmup_length`).
     standardize : bool, default=True
         Standardize features with the training mean and standard deviation
-        inside the network (stored with the model).
+        inside the network (stored with the model), weighted by
+        ``sample_weight``. Sparse ``X`` is only scaled, by the standard
+        deviation, and not centered (as ``StandardScaler(with_mean=False)``),
+        so that its zeros stay zeros.
     validation_fraction : float or None, default=None
         Fraction of each class held out for early stopping on balanced accuracy;
         the best epoch's weights are restored. Classes with a single example stay
@@ -280,6 +292,17 @@ class LongTailClassifier(BaseLongTailClassifier):
     MARC            ``loss="ce", classifier_retraining="marc"``
     ==============  ==========================================================
 
+    Sparse input: ``fit`` keeps a sparse ``X`` in CSR form on the training
+    device (its nonzeros only), each mini-batch gathers its rows, and the
+    network receives them as a torch sparse CSR tensor; ``nn.Linear`` (the
+    first layer of the MLP, or the head when ``hidden_layer_sizes=()``)
+    multiplies it with a sparse kernel, and nothing of the size of the dense
+    ``X`` is allocated. A custom ``module`` receives the same sparse tensors.
+    Prediction on sparse data runs in fixed batches of 1,024 rows. A model
+    fitted on dense data can predict sparse data, one densified batch at a
+    time (it centers its inputs), and a model fitted on sparse data predicts
+    dense data.
+
     References
     ----------
     .. [1] K. Cao et al., "Learning Imbalanced Datasets with
@@ -424,7 +447,26 @@ class LongTailClassifier(BaseLongTailClassifier):
             cosine_head=cosine_head,
         )
 
+    def _validate_features(self, X, *, reset):
+        X = validate_data(
+            self,
+            X,
+            reset=reset,
+            accept_sparse="csr",
+            dtype=np.float32,
+            order="C",
+            ensure_min_samples=1,
+        )
+        return canonical_csr(X) if sp.issparse(X) else X
+
     def _input_statistics(self, X, sample_weight=None):
         if not self.standardize:
             return None, None
+        if sp.issparse(X):  # scale only: centering would fill in the zeros
+            return None, column_scale(X, sample_weight)
         return super()._input_statistics(X, sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = self.mixup is None  # mixing needs dense rows
+        return tags
