@@ -510,3 +510,15 @@ def test_image_classifier_with_imbsam_mixup_and_attention():
     steps = sum(len(row["batches"]) for row in clf.history_)
     assert int(bn.num_batches_tracked) == steps
     assert np.isfinite(clf.predict_proba(X)).all()
+
+
+def test_imbsam_model_saves_loads_with_its_tail_classes(tmp_path):
+    clf = LongTailClassifier(
+        optimizer="sam", sam_tail_only=True, max_epochs=1, random_state=0
+    ).fit(X_LT, Y_LT)
+    path = os.fspath(tmp_path / "imbsam.pt")
+    save_model(clf, path)
+    loaded = load_model(path)
+    assert loaded.sam_tail_only
+    torch.testing.assert_close(loaded.net_.sam_tail_classes, clf.net_.sam_tail_classes)
+    np.testing.assert_array_equal(loaded.predict_proba(X_LT), clf.predict_proba(X_LT))
