@@ -13,6 +13,7 @@ from skorch.callbacks import Callback, EarlyStopping
 from skorch.hf import AccelerateMixin
 from skorch.utils import TeeGenerator
 
+from ._imbsam import imbsam_train_step
 from ._mixing import MixedTargets, mixed_loss
 from ._sam import SAM, SameRandomDraws, frozen_running_statistics
 from .modules import tau_normalize_head
@@ -144,6 +145,11 @@ class LongTailNet(NeuralNet):
     examples of each batch by :func:`sample_attention_loss` (ABSGD); the
     validation loss stays the plain weighted mean.
 
+    ``sam_tail_classes`` (a boolean mask of the classes, or ``None``) makes
+    each :class:`SAM` step an ImbSAM step
+    (:func:`sklearn_lt._imbsam.imbsam_train_step`): the ascent from the
+    tail classes' loss only.
+
     ``mixing`` (a :class:`sklearn_lt._mixing.BatchMixing`, or ``None``) mixes
     each training batch before its step (Mixup, CutMix, CMO); the loss of a
     mixed batch is :func:`sklearn_lt._mixing.mixed_loss` of the loss of its
@@ -156,10 +162,18 @@ class LongTailNet(NeuralNet):
     alone keeps the weights of the last mini-batch.)
     """
 
-    def __init__(self, *args, sample_attention=None, mixing=None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        sample_attention=None,
+        mixing=None,
+        sam_tail_classes=None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.sample_attention = sample_attention
         self.mixing = mixing
+        self.sam_tail_classes = sam_tail_classes
 
     def on_train_begin(self, net, X=None, **kwargs):
         super().on_train_begin(net, X=X, **kwargs)
@@ -238,6 +252,9 @@ class LongTailNet(NeuralNet):
             batch = self.mixing.mix(batch)
         if not isinstance(self.optimizer_, SAM):
             return super().train_step(batch, **fit_params)
+        tail = getattr(self, "sam_tail_classes", None)
+        if tail is not None:
+            return imbsam_train_step(self, batch, tail, **fit_params)
         steps = []
         device = next(self.module_.parameters()).device
         replay = SameRandomDraws(device)

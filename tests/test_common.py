@@ -35,6 +35,13 @@ def _estimators():
     yield LongTailClassifier(
         loss="ce", reweight_schedule="drw", optimizer="sam", **fast
     )
+    yield LongTailClassifier(
+        loss="ldam",
+        reweight_schedule="drw",
+        optimizer="sam",
+        sam_tail_only=True,
+        **fast,
+    )
     yield LongTailClassifier(loss="ldam", sample_attention=5.0, **fast)
     yield LongTailClassifier(loss="ce", classifier_retraining="crt", **fast)
     yield LongTailClassifier(

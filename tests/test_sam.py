@@ -6,13 +6,15 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.datasets import make_classification
 from torch import nn
 
 from sklearn_lt import LongTailClassifier, LongTailImageClassifier
+from sklearn_lt._imbsam import TAIL_THRESHOLD, split_loss
 from sklearn_lt._sam import SAM, SameRandomDraws, frozen_running_statistics
-from sklearn_lt._training import LongTailNet
-from sklearn_lt.losses import CrossEntropyLoss
+from sklearn_lt._training import LongTailNet, sample_attention_loss
+from sklearn_lt.losses import LOSSES, CrossEntropyLoss, make_loss
 from sklearn_lt.persistence import load_model, save_model
 
 # L(w) = 0.5 w^T A w over w = (u, v): two parameters, so the ascent direction
@@ -330,3 +332,193 @@ def test_sam_refuses_an_accelerator():
     clf = LongTailClassifier(optimizer="sam", accelerator=_Accelerator())
     with pytest.raises(ValueError, match="accelerator"):
         clf.fit(X_LT, Y_LT)
+
+
+# ------------------------------------------------------------------ ImbSAM
+class _Linear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Linear(3, 3)
+
+    def forward(self, X):
+        return self.head(X)
+
+
+def _imbsam_net(rho, tail, criterion):
+    return LongTailNet(
+        module=_Linear,
+        criterion=criterion,
+        optimizer=SAM,
+        optimizer__rho=rho,
+        lr=0.1,
+        train_split=None,
+        max_epochs=1,
+        sam_tail_classes=tail,
+    ).initialize()
+
+
+def _hand_parts(module, params, X, y, weights, class_weight, tail):
+    """Head and doubled tail loss, from per-example cross-entropies."""
+    logits = torch.func.functional_call(module, params, (X,))
+    losses = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+    w = class_weight[y] * weights
+    is_tail = tail[y]
+    head = (w * losses * ~is_tail).sum() / w.sum()
+    return head, 2.0 * (w * losses * is_tail).sum() / w.sum()
+
+
+@pytest.mark.parametrize("sample_weights", [False, True])
+def test_imbsam_step_matches_a_hand_computation(sample_weights):
+    # grad L_head(w) + grad L_tail(w + rho g_tail / ||g_tail||), one SGD step.
+    torch.manual_seed(0)
+    X = torch.randn(8, 3)
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 0])
+    weights = torch.tensor([1.0, 0.0, 2.0, 1.0, 0.5, 3.0, 1.0, 0.2])
+    if not sample_weights:
+        weights = torch.ones(8)
+    class_weight = torch.tensor([1.0, 2.0, 4.0])
+    tail = torch.tensor([False, True, True])
+    net = _imbsam_net(0.5, tail, CrossEntropyLoss(weight=class_weight))
+    start = {k: v.detach().clone() for k, v in net.module_.named_parameters()}
+    names = list(start)
+
+    def grads(params, part):
+        params = {k: v.clone().requires_grad_() for k, v in params.items()}
+        parts = _hand_parts(net.module_, params, X, y, weights, class_weight, tail)
+        return torch.autograd.grad(parts[part], list(params.values())), parts
+
+    g_head, (head, tail_loss) = grads(start, 0)
+    g_tail, _ = grads(start, 1)
+    norm = torch.sqrt(sum((g**2).sum() for g in g_tail))
+    moved = {k: start[k] + 0.5 * g / norm for k, g in zip(names, g_tail, strict=True)}
+    g_moved, _ = grads(moved, 1)
+
+    target = (y, weights) if sample_weights else y
+    step = net.train_step((X, target))
+    # The reported loss is the plain weighted-mean loss at w.
+    plain = CrossEntropyLoss(weight=class_weight)(
+        torch.func.functional_call(net.module_, start, (X,)), y, sample_weight=weights
+    )
+    torch.testing.assert_close(step["loss"], plain.detach())
+    torch.testing.assert_close(step["loss"], (head + tail_loss / 2).detach())
+    for name, gh, gt in zip(names, g_head, g_moved, strict=True):
+        torch.testing.assert_close(
+            net.module_.get_parameter(name).detach(), start[name] - 0.1 * (gh + gt)
+        )
+
+
+def test_imbsam_step_without_tail_examples_is_the_sgd_step():
+    torch.manual_seed(0)
+    X, y = torch.randn(6, 3), torch.tensor([0, 1, 0, 1, 1, 0])
+    tail = torch.tensor([False, False, True])
+    imbsam = _imbsam_net(0.8, tail, CrossEntropyLoss())
+    sgd = LongTailNet(
+        module=_Linear,
+        criterion=CrossEntropyLoss,
+        optimizer=torch.optim.SGD,
+        lr=0.1,
+        train_split=None,
+        max_epochs=1,
+    ).initialize()
+    sgd.module_.load_state_dict(imbsam.module_.state_dict())
+    steps = [net.train_step((X, y)) for net in (imbsam, sgd)]
+    torch.testing.assert_close(steps[0]["loss"], steps[1]["loss"])
+    for a, b in zip(imbsam.module_.parameters(), sgd.module_.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_imbsam_split_loss_adds_up_to_the_plain_loss(name):
+    torch.manual_seed(0)
+    logits, y = torch.randn(10, 3), torch.tensor([0, 1, 2, 0, 0, 1, 2, 0, 0, 1])
+    weights = torch.rand(10)
+    criterion = make_loss(name, [50.0, 15.0, 5.0], weight=torch.tensor([1.0, 2, 3]))
+    tail = torch.tensor([False, True, True])
+    head, tail_part = split_loss(criterion, logits, y, weights, tail)
+    torch.testing.assert_close(
+        head + tail_part, criterion(logits, y, sample_weight=weights)
+    )
+    assert criterion.reduction == "mean"
+    # Under attention, the parts add up to ABSGD's loss.
+    head, tail_part = split_loss(criterion, logits, y, weights, tail, 0.5)
+    torch.testing.assert_close(
+        head + tail_part, sample_attention_loss(criterion, logits, y, weights, 0.5)
+    )
+
+
+def test_imbsam_tail_classes_and_validation():
+    assert TAIL_THRESHOLD == 20
+    clf = LongTailClassifier(optimizer="sam", sam_tail_only=True, max_epochs=1)
+    clf.fit(X_LT, Y_LT)
+    counts = np.bincount(Y_LT)
+    np.testing.assert_array_equal(
+        clf.net_.sam_tail_classes.cpu().numpy(), counts < TAIL_THRESHOLD
+    )
+    assert clf.net_.sam_tail_classes.any()
+    plain = LongTailClassifier(optimizer="sam", max_epochs=1).fit(X_LT, Y_LT)
+    assert plain.net_.sam_tail_classes is None
+    for optimizer in ("sgd", "adam", "adamw"):
+        with pytest.raises(ValueError, match=r"sam_tail_only=True .* optimizer='sam'"):
+            LongTailClassifier(optimizer=optimizer, sam_tail_only=True).fit(X_LT, Y_LT)
+
+
+@pytest.mark.parametrize(
+    ("loss", "schedule"),
+    [
+        ("ce", None),
+        ("focal", "reweight"),
+        ("ldam", "drw"),
+        ("logit_adjusted", "resample"),
+        ("balanced_softmax", "drs"),
+        ("vs", "drw"),
+        ("sigmoid", None),
+        ("sigmoid_focal", "reweight"),
+    ],
+)
+def test_classifier_with_imbsam_fits_and_predicts(loss, schedule):
+    weights = np.random.RandomState(0).uniform(0.5, 2.0, size=Y_LT.size)
+    clf = LongTailClassifier(
+        loss=loss,
+        reweight_schedule=schedule,
+        deferral_start=0.5,
+        optimizer="sam",
+        sam_rho=0.5,
+        sam_tail_only=True,
+        max_epochs=3,
+        random_state=0,
+    ).fit(X_LT, Y_LT, sample_weight=weights)
+    assert np.isfinite(clf.predict_proba(X_LT)).all()
+    plain = clone(clf).set_params(sam_tail_only=False).fit(X_LT, Y_LT, weights)
+    assert not np.allclose(clf.predict_proba(X_LT), plain.predict_proba(X_LT))
+
+
+def test_image_classifier_with_imbsam_mixup_and_attention():
+    rng = np.random.RandomState(0)
+    X = rng.rand(60, 1, 8, 8).astype(np.float32)
+    y = np.repeat([0, 1, 2], [40, 15, 5])
+    clf = LongTailImageClassifier(
+        architecture="cnn",
+        optimizer="sam",
+        sam_tail_only=True,
+        mixup="cutmix",
+        sample_attention=2.0,
+        max_epochs=2,
+        batch_size=16,
+        random_state=0,
+    ).fit(X, y)
+    bn = next(m for m in clf.net_.module_.modules() if isinstance(m, nn.BatchNorm2d))
+    steps = sum(len(row["batches"]) for row in clf.history_)
+    assert int(bn.num_batches_tracked) == steps
+    assert np.isfinite(clf.predict_proba(X)).all()
+
+
+def test_imbsam_model_saves_loads_with_its_tail_classes(tmp_path):
+    clf = LongTailClassifier(
+        optimizer="sam", sam_tail_only=True, max_epochs=1, random_state=0
+    ).fit(X_LT, Y_LT)
+    path = os.fspath(tmp_path / "imbsam.pt")
+    save_model(clf, path)
+    loaded = load_model(path)
+    assert loaded.sam_tail_only
+    torch.testing.assert_close(loaded.net_.sam_tail_classes, clf.net_.sam_tail_classes)
+    np.testing.assert_array_equal(loaded.predict_proba(X_LT), clf.predict_proba(X_LT))

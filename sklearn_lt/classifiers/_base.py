@@ -39,6 +39,7 @@ from .._device_data import (
     resolve_device,
     stratified_holdout,
 )
+from .._imbsam import check_tail_only, tail_classes
 from .._mixing import MIXING_METHODS, BatchMixing, check_mixing_input
 from .._sam import SAM
 from .._training import (
@@ -137,6 +138,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "sam_rho": [Interval(Real, 0, None, closed="left")],
+        "sam_tail_only": ["boolean"],
         "sample_attention": [Interval(Real, 0, None, closed="neither"), None],
         "mixup": [StrOptions(set(MIXING_METHODS)), None],
         "mixup_alpha": [Interval(Real, 0, None, closed="neither")],
@@ -181,6 +183,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         momentum,
         weight_decay,
         sam_rho,
+        sam_tail_only,
         sample_attention,
         mixup,
         mixup_alpha,
@@ -217,6 +220,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.sam_rho = sam_rho
+        self.sam_tail_only = sam_tail_only
         self.sample_attention = sample_attention
         self.mixup = mixup
         self.mixup_alpha = mixup_alpha
@@ -428,6 +432,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 "sample_attention needs per-example losses: a loss with a "
                 f"`reduction` attribute; {loss_class.__name__} has none."
             )
+        check_tail_only(self, criterion)
         if hasattr(criterion, "validate_targets"):
             # Targets come from our own label encoding: skip the per-batch check.
             criterion.validate_targets = False
@@ -601,6 +606,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             train_split=None,
             callbacks=self._callbacks(sampler, criterion),
             sample_attention=self.sample_attention,
+            sam_tail_classes=tail_classes(self, self.device_),
             mixing=BatchMixing.for_estimator(self, sampler),
             predict_nonlinearity=None,
             verbose=int(self.verbose),
@@ -626,6 +632,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         net = self.net_
         net.max_epochs = self.max_epochs_
         net.sample_attention = self.sample_attention
+        net.sam_tail_classes = tail_classes(self, self.device_)
         fresh = self._make_criterion()
         with torch.no_grad():
             for name, buffer in fresh.named_buffers():

@@ -117,6 +117,10 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         Radius of SAM's ascent step; see :class:`LongTailClassifier`
         (Rangwani et al. use 0.5 with CE-DRW and 0.8 with LDAM-DRW on
         CIFAR-10-LT).
+    sam_tail_only : bool, default=False
+        ImbSAM: SAM's ascent from the loss of the tail classes (fewer than 20
+        training examples) only, with that loss doubled; needs
+        ``optimizer="sam"``. See :class:`LongTailClassifier`.
     sample_attention : float or None, default=None
         Temperature of ABSGD's attentional weighting of the examples of each
         batch; see :class:`LongTailClassifier`. ``None``: off.
@@ -270,6 +274,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         momentum=0.9,
         weight_decay=2e-4,
         sam_rho=0.05,
+        sam_tail_only=False,
         sample_attention=None,
         mixup=None,
         mixup_alpha=1.0,
@@ -307,6 +312,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
             momentum=momentum,
             weight_decay=weight_decay,
             sam_rho=sam_rho,
+            sam_tail_only=sam_tail_only,
             sample_attention=sample_attention,
             mixup=mixup,
             mixup_alpha=mixup_alpha,

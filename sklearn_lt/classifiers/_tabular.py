@@ -97,6 +97,18 @@ class LongTailClassifier(BaseLongTailClassifier):
         every loss and schedule. Rangwani et al. use larger radii with
         re-weighting, where SAM helps the tail classes most (CIFAR-10-LT:
         0.1 with CE, 0.5 with CE-DRW, 0.8 with LDAM-DRW).
+    sam_tail_only : bool, default=False
+        ImbSAM (Zhou et al., 2023; needs ``optimizer="sam"``): the ascent is
+        computed from the loss of the tail classes only, the classes with
+        fewer than 20 training examples (weighted counts with
+        ``sample_weight``). Each step takes ``grad L_head(w) +
+        grad L_tail(w + eps)`` with ``eps = sam_rho * g_tail / ||g_tail||``,
+        where both parts keep the weighted mean over the whole batch
+        (``sum_{i in part} w_i l_i / sum_i w_i``, ``w_i`` the class weight
+        times ``sample_weight``, so they add up to the plain loss) and the
+        tail part is doubled, as in the reference code. A batch without tail
+        examples takes the plain SGD step; without tail classes, training is
+        plain SGD (with the cost of SAM's second pass).
     sample_attention : float or None, default=None
         Attentional re-weighting of the examples of each mini-batch (ABSGD,
         Qi et al.): the temperature ``lam > 0`` of the attention
@@ -287,6 +299,7 @@ class LongTailClassifier(BaseLongTailClassifier):
     Balanced SM     ``loss="balanced_softmax"``
     VS              ``loss="vs"``
     SAM             ``optimizer="sam"`` (with any loss and schedule)
+    ImbSAM          ``optimizer="sam", sam_tail_only=True``
     cRT             ``loss="ce", classifier_retraining="crt"``
     LWS             ``loss="ce", classifier_retraining="lws"``
     MARC            ``loss="ce", classifier_retraining="marc"``
@@ -368,6 +381,7 @@ class LongTailClassifier(BaseLongTailClassifier):
         momentum=0.9,
         weight_decay=2e-4,
         sam_rho=0.05,
+        sam_tail_only=False,
         sample_attention=None,
         mixup=None,
         mixup_alpha=1.0,
@@ -406,6 +420,7 @@ class LongTailClassifier(BaseLongTailClassifier):
             momentum=momentum,
             weight_decay=weight_decay,
             sam_rho=sam_rho,
+            sam_tail_only=sam_tail_only,
             sample_attention=sample_attention,
             mixup=mixup,
             mixup_alpha=mixup_alpha,
