@@ -153,6 +153,7 @@ def _long_tail_classifier(epochs, seed, device, standardize):
     return LongTailClassifier(
         loss="ce",
         hidden_layer_sizes=HIDDEN,
+        dropout=0.0,  # the hand loop's network has none (the default is 0.5)
         max_epochs=epochs,
         batch_size=BATCH_SIZE,
         lr=LR,
@@ -219,8 +220,8 @@ def fit_sklearn_mlp(X, y, epochs, seed, device):
 HAND_LOOP = "hand-written PyTorch loop"
 CONTENDERS = {
     HAND_LOOP: fit_hand_loop,
-    "LongTailClassifier(loss='ce', standardize=False)": fit_long_tail,
-    "LongTailClassifier(loss='ce'), standardize=True (default)": (
+    "LongTailClassifier(loss='ce', dropout=0, standardize=False)": fit_long_tail,
+    "LongTailClassifier(loss='ce', dropout=0), standardize=True (default)": (
         fit_long_tail_standardized
     ),
     "skorch NeuralNetClassifier (stock)": fit_skorch,
