@@ -28,32 +28,9 @@ keeps the imbalance: average precision depends on it).
 from dataclasses import dataclass
 
 import numpy as np
-from _tabular_data import DatasetUnavailable, _finish, _r_package_dir
+from _tabular_data import _finish, _read_rda
 
 TEST_FRACTION = 0.3
-
-
-def _read_rda(package, debian, name):
-    path = _r_package_dir(package, debian) / "data" / f"{name}.rda"
-    if not path.exists():
-        raise DatasetUnavailable(
-            f"{path} is missing; reinstall it with "
-            f"`sudo apt-get install --reinstall {debian}`."
-        )
-    try:
-        import rdata
-    except ImportError as exc:
-        raise DatasetUnavailable(
-            "reading R's .rda files needs the Python package `rdata`: "
-            "`pip install -e .[bench]` (or `pip install rdata`)."
-        ) from exc
-    import warnings
-
-    with warnings.catch_warnings():  # "Unknown encoding. Assumed ASCII."
-        warnings.simplefilter("ignore", UserWarning)
-        frame = rdata.read_rda(str(path))[name]
-    frame.columns = [str(c) for c in frame.columns]
-    return frame
 
 
 def _subsample_positives(X, y, positive, fraction, seed):

@@ -72,18 +72,18 @@ def _r_package_dir(package, debian):
     )
 
 
-def _read_mlbench(name):
-    path = _r_package_dir("mlbench", "r-cran-mlbench") / "data" / f"{name}.rda"
+def _read_rda(package, debian, name):
+    path = _r_package_dir(package, debian) / "data" / f"{name}.rda"
     if not path.exists():
         raise DatasetUnavailable(
             f"{path} is missing; reinstall it with "
-            "`sudo apt-get install --reinstall r-cran-mlbench`."
+            f"`sudo apt-get install --reinstall {debian}`."
         )
     try:
         import rdata
     except ImportError as exc:
         raise DatasetUnavailable(
-            "reading mlbench's .rda files needs the Python package `rdata`: "
+            "reading R's .rda files needs the Python package `rdata`: "
             "`pip install -e .[bench]` (or `pip install rdata`)."
         ) from exc
     with warnings.catch_warnings():  # "Unknown encoding. Assumed ASCII."
@@ -91,6 +91,10 @@ def _read_mlbench(name):
         frame = rdata.read_rda(str(path))[name]
     frame.columns = [str(c) for c in frame.columns]
     return frame
+
+
+def _read_mlbench(name):
+    return _read_rda("mlbench", "r-cran-mlbench", name)
 
 
 def _finish(frame, target, categorical, missing="drop"):
