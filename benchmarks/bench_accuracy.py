@@ -319,6 +319,7 @@ class Suite:
     settings: dict
     groups: str  # "shots" or "quantile"
     methods: tuple = ALL_METHODS
+    defined_configs: tuple = ()  # every configuration, before ``--dataset``
 
     def network(self, seed, device, **params):
         """The suite's estimator with its defaults, plus ``params``.
@@ -1473,7 +1474,13 @@ def save_run(out_dir, env, suite, rows, ablation_rows, class_counts):
             "suite": {
                 "name": suite.name,
                 "description": suite.description,
-                "configs": suite.configs,
+                # Every configuration with results (a rerun of some keeps the
+                # others' rows, so it keeps their configurations too).
+                "configs": [
+                    c
+                    for c in suite.defined_configs or suite.configs
+                    if any(r["dataset"] == c[0] for r in rows)
+                ],
                 "settings": suite.settings,
                 "groups": suite.groups,
             },
@@ -1536,6 +1543,7 @@ def main(argv=None):
     suites = [all_suites[name] for name in names]
     if args.dataset:
         for suite in suites:
+            suite.defined_configs = suite.configs
             suite.configs = tuple(c for c in suite.configs if c[0] in args.dataset)
         suites = [suite for suite in suites if suite.configs]
     if args.method:
