@@ -392,7 +392,7 @@ class BalancedAccuracyScoring(Callback):
 
 
 def clip_gradient_norm(gradients, max_norm):
-    """Rescale ``gradients`` in place so that their total L2 norm is at most ``max_norm``.
+    """Rescale ``gradients`` in place: a total L2 norm of at most ``max_norm``.
 
     The total norm is that of all the gradients together, as in
     :func:`torch.nn.utils.clip_grad_norm_`. On the CPU the gradients are

@@ -369,7 +369,7 @@ def test_net_applies_sample_attention_to_training_loss_only():
     torch.testing.assert_close(net.get_loss(logits, y_true, training=True), plain)
 
 
-# --- gradient-norm clipping ------------------------------------------------------------
+# --- gradient-norm clipping -------------------------------------------------------
 
 
 def _gradients(scale, seed=0):
