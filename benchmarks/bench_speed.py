@@ -154,6 +154,7 @@ def _long_tail_classifier(epochs, seed, device, standardize):
         loss="ce",
         hidden_layer_sizes=HIDDEN,
         dropout=0.0,  # the hand loop's network has none (the default is 0.5)
+        max_grad_norm=None,  # nor does it clip gradients (the default bound is 10)
         max_epochs=epochs,
         batch_size=BATCH_SIZE,
         lr=LR,
@@ -220,10 +221,10 @@ def fit_sklearn_mlp(X, y, epochs, seed, device):
 HAND_LOOP = "hand-written PyTorch loop"
 CONTENDERS = {
     HAND_LOOP: fit_hand_loop,
-    "LongTailClassifier(loss='ce', dropout=0, standardize=False)": fit_long_tail,
-    "LongTailClassifier(loss='ce', dropout=0), standardize=True (default)": (
-        fit_long_tail_standardized
-    ),
+    "LongTailClassifier(loss='ce', dropout=0, max_grad_norm=None, "
+    "standardize=False)": fit_long_tail,
+    "LongTailClassifier(loss='ce', dropout=0, max_grad_norm=None), "
+    "standardize=True (default)": fit_long_tail_standardized,
     "skorch NeuralNetClassifier (stock)": fit_skorch,
     "sklearn MLPClassifier(solver='sgd')": fit_sklearn_mlp,
 }
@@ -299,6 +300,7 @@ def _image_estimator(architecture, epochs, seed, device):
         lr=IMAGE_LR,
         momentum=MOMENTUM,
         weight_decay=WEIGHT_DECAY,
+        max_grad_norm=None,  # the hand loop does not clip gradients
         lr_schedule="cosine",
         warmup_epochs=0,
         validation_fraction=None,

@@ -22,11 +22,13 @@ __all__ = [
     "AcceleratedLongTailNet",
     "BalancedAccuracyScoring",
     "FiniteLossCheck",
+    "GradientNormClipping",
     "LongTailNet",
     "NonFiniteLossError",
     "PredefinedSplit",
     "SafeEarlyStopping",
     "TrainingInterruptedWarning",
+    "clip_gradient_norm",
     "prediction_scores",
     "sample_attention_loss",
 ]
@@ -389,6 +391,73 @@ class BalancedAccuracyScoring(Callback):
         net.history.record("valid_balanced_accuracy", recall.mean().item())
 
 
+def clip_gradient_norm(gradients, max_norm):
+    """Rescale ``gradients`` in place: a total L2 norm of at most ``max_norm``.
+
+    The total norm is that of all the gradients together, as in
+    :func:`torch.nn.utils.clip_grad_norm_`. On the CPU the gradients are
+    rescaled only when the norm is above the bound (the comparison is free
+    there), so a step below it is left exactly as it was; on an accelerator
+    they are multiplied by ``min(1, max_norm / norm)`` on every step, which
+    needs no device synchronisation.
+
+    Parameters
+    ----------
+    gradients : list of Tensor
+        Dense gradients on one device.
+    max_norm : float
+        The bound, > 0.
+
+    Returns
+    -------
+    norm : Tensor or None
+        The total norm before rescaling (``None`` without gradients).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_lt._training import clip_gradient_norm
+    >>> gradients = [torch.tensor([3.0]), torch.tensor([4.0])]
+    >>> float(clip_gradient_norm(gradients, 1.0)), [float(g) for g in gradients]
+    (5.0, [0.6000000238418579, 0.800000011920929])
+    """
+    if not gradients:
+        return None
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(gradients)))
+    factor = max_norm / (norm + 1e-6)
+    if norm.device.type == "cpu":
+        if factor < 1:
+            torch._foreach_mul_(gradients, factor)
+    else:
+        torch._foreach_mul_(gradients, factor.clamp(max=1.0))
+    return norm
+
+
+class GradientNormClipping(Callback):
+    """Bound the total norm of the gradients of each step (``max_grad_norm``).
+
+    Acts after every backward pass (``on_grad_computed``), before the
+    optimizer's update, through :func:`clip_gradient_norm`. A rare example
+    far outside the others (a feature dozens of standard deviations out) can
+    otherwise give one step a gradient thousands of times the usual one and
+    send training to a non-finite loss. ``max_norm=None`` does nothing.
+
+    Parameters
+    ----------
+    max_norm : float or None
+        The bound on the total gradient norm.
+    """
+
+    def __init__(self, max_norm=None):
+        self.max_norm = max_norm
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        if self.max_norm is None:
+            return
+        gradients = [p.grad for _, p in named_parameters if p.grad is not None]
+        clip_gradient_norm(gradients, self.max_norm)
+
+
 class FiniteLossCheck(Callback):
     """Stop training with a clear error as soon as an epoch goes non-finite.
 
@@ -412,9 +481,9 @@ class FiniteLossCheck(Callback):
     def _fail(net, what):
         raise NonFiniteLossError(
             f"{what} in epoch {net.history[-1]['epoch']}; the model is not "
-            f"usable. Lower the learning rate (lr={net.lr}), standardize the "
-            "features, or, for margin losses with a large scale, use the cosine "
-            "head (NormedLinear) and a smaller scale."
+            f"usable. Lower the learning rate (lr={net.lr}) or max_grad_norm, "
+            "standardize the features, or, for margin losses with a large "
+            "scale, use the cosine head (NormedLinear) and a smaller scale."
         )
 
 

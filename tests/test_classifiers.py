@@ -1549,7 +1549,12 @@ def test_cuda_without_cuda_is_a_clear_error(device):
 def test_diverging_training_raises_non_finite_loss_error():
     X, y = _data()
     clf = LongTailClassifier(
-        loss="ce", lr=1e6, standardize=False, warmup_epochs=0, **FAST
+        loss="ce",
+        lr=1e6,
+        max_grad_norm=None,  # unbounded steps: this tests the detection
+        standardize=False,
+        warmup_epochs=0,
+        **FAST,
     )
     with pytest.raises(NonFiniteLossError, match=r"in epoch \d+") as info:
         clf.fit(X * 1e6, y)

@@ -509,6 +509,7 @@ def test_exploding_learning_rate_raises_non_finite_loss_error():
     clf = LongTailClassifier(
         loss="ce",
         lr=1e10,
+        max_grad_norm=None,  # unbounded steps: this tests the detection
         standardize=False,
         warmup_epochs=0,
         max_epochs=4,
@@ -527,6 +528,7 @@ def test_divergence_in_the_last_update_is_not_a_silent_nan_model():
     clf = LongTailClassifier(
         loss="ce",
         lr=1e10,
+        max_grad_norm=None,  # unbounded steps: this tests the detection
         standardize=False,
         warmup_epochs=0,
         lr_schedule="constant",
@@ -545,6 +547,60 @@ def test_divergence_in_the_last_update_is_not_a_silent_nan_model():
     assert not hasattr(clf, "net_")
     with pytest.raises(NotFittedError):
         clf.predict_proba(X * 1e30)
+
+
+class _Steep(nn.Module):
+    """A linear model with outputs scaled up 10^4: huge gradients from the start."""
+
+    def __init__(self, n_features, n_classes):
+        super().__init__()
+        self.head = nn.Linear(n_features, n_classes)
+        self.initial = [p.detach().clone() for p in self.parameters()]
+
+    def forward(self, X):
+        return 1e4 * self.head(X)
+
+
+def _one_plain_step(**params):
+    """The size of the single SGD update (no momentum, decay or warm-up)."""
+    X, y = _data(n_features=4)
+    clf = LongTailClassifier(
+        module=_Steep,
+        loss="ce",
+        batch_size=60,  # one step
+        max_epochs=1,
+        lr=0.1,
+        lr_schedule="constant",
+        warmup_epochs=0,
+        momentum=0.0,
+        weight_decay=0.0,
+        random_state=0,
+        device="cpu",
+        **params,
+    ).fit(X, y)
+    network = clf.net_.module_.network
+    return math.sqrt(
+        sum(
+            float(((p.detach() - p0) ** 2).sum())
+            for p, p0 in zip(network.parameters(), network.initial, strict=True)
+        )
+    )
+
+
+def test_max_grad_norm_bounds_each_update():
+    # The update is lr times the gradient: at most lr * max_grad_norm with the
+    # bound, and far larger without it.
+    assert _one_plain_step(max_grad_norm=1.0) == pytest.approx(0.1, rel=1e-3)
+    assert _one_plain_step() == pytest.approx(0.1 * 10.0, rel=1e-3)  # the default
+    assert _one_plain_step(max_grad_norm=None) > 100
+
+
+def test_warm_start_uses_the_current_max_grad_norm():
+    X, y = _data(n_features=4)
+    clf = LongTailClassifier(warm_start=True, max_epochs=1, random_state=0)
+    clf.fit(X, y)
+    clf.set_params(max_grad_norm=None).fit(X, y)
+    assert dict(clf.net_.callbacks_)["gradient_clipping"].max_norm is None
 
 
 @pytest.mark.parametrize("warm", [False, True])

@@ -16,9 +16,11 @@ from sklearn_lt._device_data import DeviceDataset, TensorBatchIterator
 from sklearn_lt._training import (
     BalancedAccuracyScoring,
     FiniteLossCheck,
+    GradientNormClipping,
     LongTailNet,
     NonFiniteLossError,
     PredefinedSplit,
+    clip_gradient_norm,
     sample_attention_loss,
 )
 from sklearn_lt.losses import CrossEntropyLoss, FocalLoss
@@ -365,3 +367,52 @@ def test_net_applies_sample_attention_to_training_loss_only():
     torch.testing.assert_close(net.get_loss(logits, y_true, training=False), plain)
     net.sample_attention = None
     torch.testing.assert_close(net.get_loss(logits, y_true, training=True), plain)
+
+
+# --- gradient-norm clipping -------------------------------------------------------
+
+
+def _gradients(scale, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return [scale * torch.randn(shape, generator=generator) for shape in [(5, 3), (3,)]]
+
+
+def _total_norm(gradients):
+    return float(torch.sqrt(sum((g.double() ** 2).sum() for g in gradients)))
+
+
+def test_clip_gradient_norm_rescales_to_the_bound_like_torch():
+    gradients = _gradients(100.0)
+    norm = clip_gradient_norm(gradients, 2.0)
+    parameters = [nn.Parameter(torch.zeros_like(g)) for g in gradients]
+    for parameter, gradient in zip(parameters, _gradients(100.0), strict=True):
+        parameter.grad = gradient
+    expected = torch.nn.utils.clip_grad_norm_(parameters, 2.0)
+    for parameter, clipped in zip(parameters, gradients, strict=True):
+        torch.testing.assert_close(parameter.grad, clipped)
+    assert float(norm) == pytest.approx(_total_norm(_gradients(100.0)), rel=1e-5)
+    assert _total_norm(gradients) == pytest.approx(2.0, rel=1e-5)
+    # Same direction: a positive multiple of the original gradients.
+    for clipped, original in zip(gradients, _gradients(100.0), strict=True):
+        torch.testing.assert_close(clipped, original * (2.0 / float(norm)))
+    assert float(expected) == pytest.approx(float(norm), rel=1e-5)
+
+
+def test_clip_gradient_norm_leaves_small_gradients_untouched():
+    gradients = _gradients(0.01)
+    clip_gradient_norm(gradients, 10.0)
+    # On the CPU a step below the bound is not multiplied at all: bit for bit.
+    for clipped, original in zip(gradients, _gradients(0.01), strict=True):
+        assert torch.equal(clipped, original)
+    assert clip_gradient_norm([], 1.0) is None
+
+
+def test_gradient_norm_clipping_callback_bounds_each_step():
+    module = nn.Linear(3, 2)
+    for parameter in module.parameters():
+        parameter.grad = torch.full_like(parameter, 50.0)
+    named = list(module.named_parameters())
+    GradientNormClipping(None).on_grad_computed(None, named_parameters=named)
+    assert _total_norm([p.grad for p in module.parameters()]) > 100
+    GradientNormClipping(1.5).on_grad_computed(None, named_parameters=named)
+    assert _total_norm([p.grad for p in module.parameters()]) == pytest.approx(1.5)

@@ -46,6 +46,7 @@ from .._training import (
     AcceleratedLongTailNet,
     BalancedAccuracyScoring,
     FiniteLossCheck,
+    GradientNormClipping,
     LongTailNet,
     NonFiniteLossError,
     PredefinedSplit,
@@ -137,6 +138,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "lr": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "sam_rho": [Interval(Real, 0, None, closed="left")],
         "sam_tail_only": ["boolean"],
         "sample_attention": [Interval(Real, 0, None, closed="neither"), None],
@@ -182,6 +184,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         lr,
         momentum,
         weight_decay,
+        max_grad_norm,
         sam_rho,
         sam_tail_only,
         sample_attention,
@@ -219,6 +222,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.lr = lr
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.max_grad_norm = max_grad_norm
         self.sam_rho = sam_rho
         self.sam_tail_only = sam_tail_only
         self.sample_attention = sample_attention
@@ -536,6 +540,9 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                     ),
                 ),
             ]
+        callbacks.append(
+            ("gradient_clipping", GradientNormClipping(self.max_grad_norm))
+        )
         callbacks.append(("finite_loss", FiniteLossCheck()))
         if self.progress_bar:
             callbacks.append(("progress_bar", ProgressBar()))
@@ -633,6 +640,9 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         net.max_epochs = self.max_epochs_
         net.sample_attention = self.sample_attention
         net.sam_tail_classes = tail_classes(self, self.device_)
+        clipping = dict(net.callbacks_).get("gradient_clipping")
+        if clipping is not None:  # absent from nets built before the option
+            clipping.max_norm = self.max_grad_norm
         fresh = self._make_criterion()
         with torch.no_grad():
             for name, buffer in fresh.named_buffers():

@@ -113,6 +113,9 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         SGD momentum.
     weight_decay : float, default=2e-4
         L2 penalty.
+    max_grad_norm : float or None, default=10.0
+        Bound on the total L2 norm of each step's gradients; see
+        :class:`LongTailClassifier`.
     sam_rho : float, default=0.05
         Radius of SAM's ascent step; see :class:`LongTailClassifier`
         (Rangwani et al. use 0.5 with CE-DRW and 0.8 with LDAM-DRW on
@@ -273,6 +276,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         lr=0.1,
         momentum=0.9,
         weight_decay=2e-4,
+        max_grad_norm=10.0,
         sam_rho=0.05,
         sam_tail_only=False,
         sample_attention=None,
@@ -311,6 +315,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
             lr=lr,
             momentum=momentum,
             weight_decay=weight_decay,
+            max_grad_norm=max_grad_norm,
             sam_rho=sam_rho,
             sam_tail_only=sam_tail_only,
             sample_attention=sample_attention,
