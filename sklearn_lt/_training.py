@@ -136,6 +136,23 @@ class TrainingInterruptedWarning(UserWarning):
 _PER_BATCH_EVENTS = frozenset({"on_batch_begin", "on_batch_end", "on_grad_computed"})
 
 
+def _batch_listeners(callbacks):
+    """``{event: [callbacks that override it]}`` for the per-batch events."""
+    return {
+        event: [
+            callback
+            for _, callback in callbacks
+            if getattr(type(callback), event, None) is not getattr(Callback, event)
+        ]
+        for event in _PER_BATCH_EVENTS
+    }
+
+
+def _parameter_device(module):
+    parameter = next(module.parameters(), None)
+    return None if parameter is None else parameter.device
+
+
 class LongTailNet(NeuralNet):
     """A skorch net whose targets may carry per-example weights.
 
@@ -179,6 +196,8 @@ class LongTailNet(NeuralNet):
 
     def on_train_begin(self, net, X=None, **kwargs):
         super().on_train_begin(net, X=X, **kwargs)
+        self._batch_listeners = _batch_listeners(self.callbacks_)
+        self._module_device = _parameter_device(self.module_)
         self.interrupted_after_epoch_ = None
         self._remember_completed_epoch()
         if getattr(self, "mixing", None) is not None:
@@ -221,17 +240,30 @@ class LongTailNet(NeuralNet):
         self.interrupted_after_epoch_ = self.history[-1]["epoch"] if self.history else 0
 
     def notify(self, method_name, **cb_kwargs):
-        # Per-batch events skip the callbacks that do not override them:
-        # skorch calls every callback's (mostly empty) method three times a
-        # batch, a measurable share of a small network's step.
+        # Per-batch events go only to the callbacks that override them (found
+        # once per fit, in on_train_begin): skorch calls every callback's
+        # (mostly empty) method three times a batch, a measurable share of a
+        # small network's step.
         if method_name not in _PER_BATCH_EVENTS:
             return super().notify(method_name, **cb_kwargs)
         getattr(self, method_name)(self, **cb_kwargs)
-        for _, callback in self.callbacks_:
-            method = getattr(type(callback), method_name, None)
-            if method is not getattr(Callback, method_name):
-                getattr(callback, method_name)(self, **cb_kwargs)
+        listeners = getattr(self, "_batch_listeners", None)
+        if listeners is None:  # outside fit (a direct call of train_step)
+            listeners = _batch_listeners(self.callbacks_)
+        for callback in listeners[method_name]:
+            getattr(callback, method_name)(self, **cb_kwargs)
         return None
+
+    def infer(self, x, **fit_params):
+        # The batches of TensorBatchIterator are tensors on the module's
+        # device already: skip skorch's conversion and its type checks.
+        if (
+            not fit_params
+            and torch.is_tensor(x)
+            and x.device == getattr(self, "_module_device", None)
+        ):
+            return self.module_(x)
+        return super().infer(x, **fit_params)
 
     def _set_training(self, training=True):
         # skorch sets the mode before every batch; walking every submodule each

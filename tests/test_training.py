@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import balanced_accuracy_score
+from skorch.callbacks import Callback
 from skorch.history import History
 from torch import nn
 
@@ -416,3 +417,34 @@ def test_gradient_norm_clipping_callback_bounds_each_step():
     assert _total_norm([p.grad for p in module.parameters()]) > 100
     GradientNormClipping(1.5).on_grad_computed(None, named_parameters=named)
     assert _total_norm([p.grad for p in module.parameters()]) == pytest.approx(1.5)
+
+
+def test_per_batch_events_reach_only_the_callbacks_that_override_them():
+    class Counting(Callback):
+        calls = 0
+
+        def on_batch_end(self, net, **kwargs):
+            type(self).calls += 1
+
+    class Silent(Callback):
+        pass
+
+    X = torch.randn(40, 3)
+    y = torch.randint(0, 4, (40,))
+    net = LongTailNet(
+        module=nn.Linear(3, 4),
+        criterion=CrossEntropyLoss,
+        train_split=None,
+        max_epochs=2,
+        batch_size=10,
+        iterator_train=TensorBatchIterator,
+        callbacks=[("counting", Counting()), ("silent", Silent())],
+    )
+    net.fit(DeviceDataset(X, y), None)
+    assert Counting.calls == 8  # 4 batches, 2 epochs
+    listeners = net._batch_listeners
+    assert [type(c) for c in listeners["on_batch_end"]].count(Counting) == 1
+    assert not any(isinstance(c, Silent) for event in listeners.values() for c in event)
+    # Batches on the module's device skip skorch's conversion: the same output.
+    torch.testing.assert_close(net.infer(X[:5]), net.module_(X[:5]))
+    assert net.infer(X[:5].numpy()).shape == (5, 4)  # other inputs: skorch's path
