@@ -10,6 +10,7 @@ import math
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
+from skorch.dataset import unpack_data
 from skorch.hf import AccelerateMixin
 from skorch.utils import TeeGenerator
 
@@ -148,6 +149,29 @@ def _batch_listeners(callbacks):
     }
 
 
+def _direct_step_clipping(net):
+    """The clipping callbacks of a step that may skip skorch's closure, or None.
+
+    skorch's ``train_step`` wraps each step in a closure for the optimizer and
+    walks every parameter to notify ``on_grad_computed``. For a plain step (one
+    optimizer, no SAM, no subclass hook of skorch's step, and no gradient
+    listener but :class:`GradientNormClipping`) the net can make the same
+    update directly (:meth:`LongTailNet._direct_train_step`).
+    """
+    listeners = net._batch_listeners["on_grad_computed"]
+    if (
+        len(net._optimizers) != 1
+        or isinstance(net.optimizer_, SAM)
+        or not all(isinstance(c, GradientNormClipping) for c in listeners)
+        or type(net).on_grad_computed is not NeuralNet.on_grad_computed
+        or type(net).train_step_single is not NeuralNet.train_step_single
+        or type(net)._step_optimizer is not NeuralNet._step_optimizer
+        or type(net)._zero_grad_optimizer is not NeuralNet._zero_grad_optimizer
+    ):
+        return None
+    return listeners
+
+
 def _parameter_device(module):
     parameter = next(module.parameters(), None)
     return None if parameter is None else parameter.device
@@ -198,6 +222,8 @@ class LongTailNet(NeuralNet):
         super().on_train_begin(net, X=X, **kwargs)
         self._batch_listeners = _batch_listeners(self.callbacks_)
         self._module_device = _parameter_device(self.module_)
+        self._direct_clipping = _direct_step_clipping(self)
+        self._learnable = [p for _, p in self.get_all_learnable_params()]
         self.interrupted_after_epoch_ = None
         self._remember_completed_epoch()
         if getattr(self, "mixing", None) is not None:
@@ -284,6 +310,8 @@ class LongTailNet(NeuralNet):
         """
         if getattr(self, "mixing", None) is not None:
             batch = self.mixing.mix(batch)
+        if not fit_params and getattr(self, "_direct_clipping", None) is not None:
+            return self._direct_train_step(batch)
         if not isinstance(self.optimizer_, SAM):
             return super().train_step(batch, **fit_params)
         tail = getattr(self, "sam_tail_classes", None)
@@ -312,6 +340,22 @@ class LongTailNet(NeuralNet):
 
         self.optimizer_.step(closure)
         return steps[0]
+
+    def _direct_train_step(self, batch):
+        # skorch's step (zero the gradients, train_step_single, notify
+        # on_grad_computed, optimizer step) without the closure, the step
+        # accumulator and the parameter walk: the same update, a few
+        # function calls fewer per step (see _direct_step_clipping).
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        self.optimizer_.zero_grad()
+        y_pred = self.infer(Xi)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        loss.backward()
+        for callback in self._direct_clipping:
+            callback.clip(self._learnable)
+        self.optimizer_.step()
+        return {"loss": loss, "y_pred": y_pred}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         if isinstance(y_true, MixedTargets):
@@ -485,9 +529,13 @@ class GradientNormClipping(Callback):
         self.max_norm = max_norm
 
     def on_grad_computed(self, net, named_parameters, **kwargs):
+        self.clip(parameter for _, parameter in named_parameters)
+
+    def clip(self, parameters):
+        """Bound the total norm of the gradients of ``parameters`` (in place)."""
         if self.max_norm is None:
             return
-        gradients = [p.grad for _, p in named_parameters if p.grad is not None]
+        gradients = [p.grad for p in parameters if p.grad is not None]
         clip_gradient_norm(gradients, self.max_norm)
 
 

@@ -242,7 +242,12 @@ def _rebuild(payload, device):
     net = estimator._new_net(like)
     net.initialize()
     net.module_.load_state_dict(payload["module_state"])
-    net.criterion_.load_state_dict(payload["criterion_state"])
+    criterion_state = dict(payload["criterion_state"])
+    if net.criterion_.state_dict().get("weight") is None:
+        # Files written before losses without re-weighting dropped their
+        # all-ones weight buffer.
+        criterion_state.pop("weight", None)
+    net.criterion_.load_state_dict(criterion_state)
     # The optimizer state (momentum, initial learning rates) lets warm_start
     # continue where training stopped.
     net.optimizer_.load_state_dict(payload["optimizer_state"])

@@ -507,3 +507,15 @@ def test_pickle_size_does_not_grow_with_the_training_set(validation_fraction):
         sizes.append(len(pickle.dumps(clf.fit(X, y))))
     # 18000 more rows: even one byte per row would add 18 kB.
     assert sizes[1] - sizes[0] < 8000, sizes
+
+
+def test_a_file_with_the_old_all_ones_loss_weight_still_loads(tmp_path):
+    # Before losses without re-weighting dropped their weight buffer, every
+    # saved loss had one (all ones); such files must still load.
+    X, y = _data()
+    clf = LongTailClassifier(**TABULAR).fit(X, y)
+    assert clf.net_.criterion_.weight is None
+    clf.net_.criterion_.weight = torch.ones(3)
+    loaded = _round_trip(clf, tmp_path)
+    assert loaded.net_.criterion_.weight is None
+    assert np.array_equal(loaded.predict_proba(X), clf.predict_proba(X))

@@ -448,3 +448,64 @@ def test_per_batch_events_reach_only_the_callbacks_that_override_them():
     # Batches on the module's device skip skorch's conversion: the same output.
     torch.testing.assert_close(net.infer(X[:5]), net.module_(X[:5]))
     assert net.infer(X[:5].numpy()).shape == (5, 4)  # other inputs: skorch's path
+
+
+def _plain_net(callbacks=(), max_norm=0.05):
+    torch.manual_seed(0)
+    return LongTailNet(
+        module=nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 4)),
+        criterion=CrossEntropyLoss,
+        optimizer=torch.optim.SGD,
+        optimizer__momentum=0.9,
+        lr=0.5,
+        train_split=None,
+        max_epochs=2,
+        batch_size=10,
+        iterator_train=TensorBatchIterator,
+        callbacks=[("clip", GradientNormClipping(max_norm)), *callbacks],
+    )
+
+
+@pytest.mark.parametrize("max_norm", [0.05, None])  # 0.05 binds on every step
+def test_direct_step_makes_skorchs_update(max_norm):
+    class SkorchPath(LongTailNet):
+        # Any override of skorch's step hooks sends the net through skorch's
+        # closure path: the reference.
+        def train_step_single(self, batch, **fit_params):
+            return super().train_step_single(batch, **fit_params)
+
+    X = torch.randn(40, 3, generator=torch.Generator().manual_seed(1))
+    y = torch.arange(40) % 4
+    direct = _plain_net(max_norm=max_norm)
+    direct.fit(DeviceDataset(X, y), None)
+    assert direct._direct_clipping is not None  # the direct path was taken
+    reference = _plain_net(max_norm=max_norm)
+    reference.__class__ = SkorchPath
+    reference.fit(DeviceDataset(X, y), None)
+    assert reference._direct_clipping is None
+    # The same operations in the same order on the same CPU: bit for bit.
+    for a, b in zip(
+        direct.module_.parameters(), reference.module_.parameters(), strict=True
+    ):
+        assert torch.equal(a, b)
+    assert direct.history[:, "train_loss"] == reference.history[:, "train_loss"]
+
+
+def test_a_gradient_listener_keeps_skorchs_step():
+    class Listener(Callback):
+        norms = []
+
+        def on_grad_computed(self, net, named_parameters, **kwargs):
+            grads = [p.grad for _, p in named_parameters if p.grad is not None]
+            type(self).norms.append(
+                float(torch.stack([g.norm() for g in grads]).norm())
+            )
+
+    X = torch.randn(40, 3)
+    y = torch.arange(40) % 4
+    net = _plain_net(callbacks=[("listener", Listener())])
+    net.fit(DeviceDataset(X, y), None)
+    assert net._direct_clipping is None
+    assert len(Listener.norms) == 8  # every step reached the user's callback
+    # It sits after the clipping callback, so it sees bounded gradients.
+    assert max(Listener.norms) == pytest.approx(0.05, rel=1e-4)

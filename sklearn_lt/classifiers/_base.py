@@ -423,9 +423,15 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             for name in _LOSS_HYPERPARAMETERS
             if name in accepted and getattr(self, name) is not None
         }
-        if "weight" in accepted:
+        reweighting = (
+            self.reweight_schedule is not None
+            and REWEIGHT_SCHEDULES[self.reweight_schedule][0] == "reweight"
+        )
+        if "weight" in accepted and reweighting:
+            # The buffer that re-weighting sets each epoch. Without it the
+            # loss takes its unweighted path (fewer kernels per step).
             params["weight"] = torch.ones(self.classes_.size)
-        elif self.reweight_schedule in ("reweight", "drw"):
+        elif reweighting:
             raise ValueError(
                 f"reweight_schedule={self.reweight_schedule!r} needs a loss that "
                 f"accepts a `weight` argument; {loss_class.__name__} does not."

@@ -93,15 +93,18 @@ def moments(X, axis, sample_weight=None):
     chunks = range(0, n_rows, rows)
 
     def weighted_sum(values, start):
+        if sample_weight is None:  # no product with ones: one pass less
+            return values.sum(axis=axis, dtype=np.float64)
         w = weights[start : start + rows].reshape(shape)
         return (values * w).sum(axis=axis, dtype=np.float64)
+
+    def squared_deviations(start):
+        deviations = X[start : start + rows] - shaped_mean  # a float64 chunk
+        return np.multiply(deviations, deviations, out=deviations)
 
     total_weight = float(np.sum(weights, dtype=np.float64)) * per_row
     total = sum(weighted_sum(X[start : start + rows], start) for start in chunks)
     mean = total / total_weight
     shaped_mean = np.expand_dims(mean, axis)
-    squares = sum(
-        weighted_sum(np.square(X[start : start + rows] - shaped_mean), start)
-        for start in chunks
-    )
+    squares = sum(weighted_sum(squared_deviations(start), start) for start in chunks)
     return mean, np.sqrt(squares / total_weight)
