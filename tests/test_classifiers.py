@@ -1929,3 +1929,49 @@ def test_sample_attention_needs_a_loss_with_reduction():
     clf = LongTailClassifier(loss=NoReduction, sample_attention=1.0, max_epochs=1)
     with pytest.raises(ValueError, match="reduction"):
         clf.fit(X, y)
+
+
+# --- Standardization of indicator columns ---------------------------------------------
+
+
+def _one_hot_data(n_samples=200, seed=0):
+    """A numeric column, then a one-hot categorical column with a rare level."""
+    rng = np.random.RandomState(seed)
+    y = rng.choice(3, size=n_samples, p=[0.6, 0.3, 0.1])
+    numeric = rng.normal(loc=5.0, scale=3.0, size=(n_samples, 1)) + y[:, None]
+    level = rng.choice(3, size=n_samples, p=[0.7, 0.28, 0.02])
+    level[:2] = 2  # the rare level is present
+    return np.hstack([numeric, np.eye(3)[level]]), y
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_standardization_centers_indicator_columns_without_scaling(weighted):
+    X, y = _one_hot_data()
+    weights = np.random.RandomState(1).uniform(0.5, 2.0, size=y.size)
+    weights = weights if weighted else None
+    clf = LongTailClassifier(**FAST).fit(X, y, sample_weight=weights)
+    mean = np.average(X, axis=0, weights=weights)
+    std = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=weights))
+    module = clf.net_.module_
+    np.testing.assert_allclose(module.mean.numpy(), mean, rtol=1e-5)
+    # The numeric column is scaled; the one-hot columns keep their 0/1 scale,
+    # where dividing by their std would have sent the rare level to ~7.
+    np.testing.assert_allclose(module.scale.numpy(), [std[0], 1.0, 1.0, 1.0], rtol=1e-5)
+    assert (X[:, 3] - mean[3]).max() / std[3] > 5
+    # A value other than 0 or 1 makes a column an ordinary feature again.
+    X_other = X.copy()
+    X_other[0, 1] = 0.5
+    other = LongTailClassifier(**FAST).fit(X_other, y)
+    assert other.net_.module_.scale.numpy()[1] == pytest.approx(
+        X_other[:, 1].std(), rel=1e-5
+    )
+
+
+def test_sparse_indicator_columns_are_left_as_they_are():
+    X, y = _one_hot_data()
+    X[:, 0] = np.abs(X[:, 0])
+    clf = LongTailClassifier(**FAST).fit(sp.csr_matrix(X), y)
+    assert clf.net_.module_.mean is None
+    np.testing.assert_allclose(
+        clf.net_.module_.scale.numpy(), [X[:, 0].std(), 1.0, 1.0, 1.0], rtol=1e-5
+    )

@@ -1,0 +1,54 @@
+"""Statistics of the training data (sklearn_lt.classifiers._statistics)."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sklearn_lt.classifiers import _statistics
+from sklearn_lt.classifiers._statistics import indicator_columns, moments
+
+
+def test_indicator_columns_of_dense_data():
+    X = np.array(
+        [
+            [0.0, 1.0, 0.0, 0.0, 1.0],
+            [1.0, 1.0, 2.0, 0.0, 1.0 + 1e-7],
+            [0.0, 1.0, 1.0, 0.0, 0.0],
+        ]
+    )
+    # Constant 0 or 1 columns count as indicators; 2 or 1 + 1e-7 do not.
+    np.testing.assert_array_equal(
+        indicator_columns(X), [True, True, False, True, False]
+    )
+
+
+def test_indicator_columns_reads_every_chunk(monkeypatch):
+    monkeypatch.setattr(_statistics, "_CHUNK_VALUES", 6)  # 2 rows per chunk
+    X = np.zeros((9, 3), dtype=np.float32)
+    X[::2, 0] = 1.0
+    X[8, 1] = 3.0  # only in the last chunk
+    np.testing.assert_array_equal(indicator_columns(X), [True, False, True])
+    X[0, :] = 0.5  # no candidate left after the first chunk
+    np.testing.assert_array_equal(indicator_columns(X), [False, False, False])
+
+
+def test_indicator_columns_of_sparse_data_reads_the_stored_values():
+    X = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 4.0], [0.0, 1.0, 0.0]])
+    for matrix in (sp.csr_matrix(X), sp.csc_matrix(X)):
+        np.testing.assert_array_equal(indicator_columns(matrix), [True, True, False])
+    explicit = sp.csr_matrix(X)
+    explicit.data[explicit.data == 1.0] = 0.0  # stored zeros are still 0
+    np.testing.assert_array_equal(indicator_columns(explicit), [True, True, False])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_moments_in_chunks_match_numpy(weighted, monkeypatch):
+    monkeypatch.setattr(_statistics, "_CHUNK_VALUES", 8)
+    rng = np.random.RandomState(0)
+    X = (rng.normal(size=(13, 4)) * 3 + 100).astype(np.float32)
+    weights = rng.uniform(0.1, 2.0, size=13) if weighted else None
+    mean, std = moments(X, (0,), weights)
+    expected = np.average(X.astype(np.float64), axis=0, weights=weights)
+    spread = np.average((X - expected) ** 2, axis=0, weights=weights)
+    np.testing.assert_allclose(mean, expected, rtol=1e-12)
+    np.testing.assert_allclose(std, np.sqrt(spread), rtol=1e-9)
