@@ -1967,11 +1967,11 @@ def test_standardization_centers_indicator_columns_without_scaling(weighted):
     )
 
 
-def test_sparse_indicator_columns_are_left_as_they_are():
+def test_sparse_indicator_columns_keep_the_scale_only_standardization():
+    # The indicator rule is for dense data; sparse data is divided by the
+    # standard deviation of every column, as before.
     X, y = _one_hot_data()
     X[:, 0] = np.abs(X[:, 0])
     clf = LongTailClassifier(**FAST).fit(sp.csr_matrix(X), y)
     assert clf.net_.module_.mean is None
-    np.testing.assert_allclose(
-        clf.net_.module_.scale.numpy(), [X[:, 0].std(), 1.0, 1.0, 1.0], rtol=1e-5
-    )
+    np.testing.assert_allclose(clf.net_.module_.scale.numpy(), X.std(axis=0), rtol=1e-5)

@@ -1,7 +1,6 @@
 """Statistics of the training data: class counts, class priors, input moments."""
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from ..weights import class_priors
@@ -30,12 +29,11 @@ def class_counts(y_encoded, sample_weight, n_classes):
 
 
 def indicator_columns(X):
-    """Boolean mask of the columns of 2-D ``X`` whose values are all 0 or 1.
+    """Boolean mask of the columns of dense 2-D ``X`` whose values are all 0 or 1.
 
-    Such columns are indicators (one-hot or binary features). Dense ``X`` is
-    read in chunks of rows (temporaries of one chunk, whatever the size of X),
-    stopping as soon as no column can still be one; for sparse ``X`` only the
-    stored values are read.
+    Such columns are indicators (one-hot or binary features). ``X`` is read
+    in chunks of rows (temporaries of one chunk, whatever the size of X),
+    stopping as soon as no column can still be one.
 
     Examples
     --------
@@ -44,12 +42,6 @@ def indicator_columns(X):
     >>> indicator_columns(np.array([[0.0, 1.0, 0.5], [1.0, 1.0, 2.0]]))
     array([ True,  True, False])
     """
-    if sp.issparse(X):
-        X = X.tocsr()
-        other = (X.data != 0) & (X.data != 1)
-        indicator = np.ones(X.shape[1], dtype=bool)
-        indicator[X.indices[other]] = False
-        return indicator
     indicator = np.ones(X.shape[1], dtype=bool)
     rows = max(1, _CHUNK_VALUES // max(1, X.shape[1]))
     for start in range(0, X.shape[0], rows):
