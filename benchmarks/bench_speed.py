@@ -509,8 +509,10 @@ def gpu_section(args, log):
         return {"measured": False, "reason": f"failed: {type(exc).__name__}: {exc}"}
 
 
-def _interleaved(contenders, run, args, log, device, label=""):
-    """Time ``run(contender, repeat)`` for each contender, ``--repeats`` times.
+def _interleaved(contenders, run, args, log, device, label="", repeats=None):
+    """Time ``run(contender, repeat)`` for each contender, ``repeats`` times.
+
+    ``repeats`` defaults to ``--repeats``.
 
     The order rotates each repeat; each repeat first waits for a quiet machine.
     Returns ``({name: [seconds, ...]}, [load average before each repeat])``.
@@ -518,7 +520,7 @@ def _interleaved(contenders, run, args, log, device, label=""):
     times = {name: [] for name in contenders}
     loads = []
     names = list(contenders)
-    for repeat in range(args.repeats):
+    for repeat in range(args.repeats if repeats is None else repeats):
         load, timed_out = _wait(args, log)
         loads.append(round(load, 2) if not timed_out else f"{load:.2f} (high)")
         shift = repeat % len(names)
@@ -566,12 +568,14 @@ def head_to_head(args, log, device=None):
     # One small warm-up fit each (lazy imports, allocator, kernel selection).
     for fit in CONTENDERS.values():
         fit(X[:1024], y[:1024], 1, 0, device)
+    repeats = args.tabular_repeats or args.repeats
     times, loads = _interleaved(
         CONTENDERS,
         lambda name, repeat: CONTENDERS[name](X, y, epochs, repeat, device),
         args,
         log,
         device,
+        repeats=repeats,
     )
     steps = epochs * math.ceil(n_samples / BATCH_SIZE)
     return {
@@ -581,7 +585,7 @@ def head_to_head(args, log, device=None):
         "n_classes": 10,
         "epochs": epochs,
         "steps": steps,
-        "repeats": args.repeats,
+        "repeats": repeats,
         "load_average_per_repeat": loads,
         "results": _summary(times, HAND_LOOP, steps),
     }
@@ -1519,6 +1523,14 @@ def main(argv=None):
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument(
+        "--tabular-repeats",
+        type=int,
+        default=None,
+        help="repeats of the tabular head-to-head (default --repeats): its "
+        "differences of a few percent are below the fit-to-fit spread of a "
+        "shared CPU (10-15%%), so its median needs more repeats",
+    )
     parser.add_argument("--max-load", type=float, default=1.5)
     parser.add_argument(
         "--max-wait",
@@ -1541,6 +1553,7 @@ def main(argv=None):
     args.wait_left = args.max_wait
     if args.quick:
         args.repeats = min(args.repeats, 2)
+        args.tabular_repeats = None
         if args.threads is None:
             args.threads = 1
     if args.threads:
