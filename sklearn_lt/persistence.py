@@ -243,7 +243,7 @@ def _rebuild(payload, device):
     net.initialize()
     net.module_.load_state_dict(payload["module_state"])
     criterion_state = dict(payload["criterion_state"])
-    if net.criterion_.state_dict().get("weight") is None:
+    if "weight" not in net.criterion_.state_dict():
         # Files written before losses without re-weighting dropped their
         # all-ones weight buffer.
         criterion_state.pop("weight", None)

@@ -71,6 +71,7 @@ from ._schedule_plan import (
     first_early_stopping_epoch,
     lr_multiplier,
     lr_scheduler,
+    rebalancing_method,
     rebalancing_start,
 )
 from ._statistics import (
@@ -423,10 +424,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             for name in _LOSS_HYPERPARAMETERS
             if name in accepted and getattr(self, name) is not None
         }
-        reweighting = (
-            self.reweight_schedule is not None
-            and REWEIGHT_SCHEDULES[self.reweight_schedule][0] == "reweight"
-        )
+        reweighting = rebalancing_method(self.reweight_schedule) == "reweight"
         if "weight" in accepted and reweighting:
             # The buffer that re-weighting sets each epoch. Without it the
             # loss takes its unweighted path (fewer kernels per step).
@@ -510,7 +508,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             self.reweight_schedule, self.max_epochs_, self.deferral_start
         )
         if start is not None:
-            method, _ = REWEIGHT_SCHEDULES[self.reweight_schedule]
+            method = rebalancing_method(self.reweight_schedule)
             weights = effective_number_weights(self.class_counts_, self.beta)
             callbacks.append(
                 ("rebalancing", Rebalancing(weights, start, method, sampler))

@@ -20,8 +20,17 @@ __all__ = [
     "first_early_stopping_epoch",
     "lr_multiplier",
     "lr_scheduler",
+    "rebalancing_method",
     "rebalancing_start",
 ]
+
+
+def rebalancing_method(reweight_schedule):
+    """``"reweight"`` (the loss's class weights), ``"resample"`` or ``None``."""
+    if reweight_schedule is None:
+        return None
+    method, _ = REWEIGHT_SCHEDULES[reweight_schedule]
+    return method
 
 
 def rebalancing_start(reweight_schedule, max_epochs, deferral_start):
