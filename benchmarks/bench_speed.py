@@ -555,8 +555,27 @@ def _interleaved(contenders, run, args, log, device, label="", repeats=None):
     return times, loads
 
 
+def paired_ratios(values, reference):
+    """Median and quartiles of ``values[i] / reference[i]`` over the repeats.
+
+    Each repeat times every contender within seconds of each other, so the
+    ratio of one repeat cancels the machine's speed at that moment; a shared
+    CPU's speed drifts by 10-40% over minutes (one epoch took 0.6 to 1.0 s
+    within a single fit), which moves a ratio of medians by several percent.
+    """
+    ratios = [value / base for value, base in zip(values, reference, strict=True)]
+    if len(ratios) < 2:
+        return ratios[0], [ratios[0], ratios[0]]
+    quartiles = statistics.quantiles(ratios, n=4)
+    return statistics.median(ratios), [quartiles[0], quartiles[2]]
+
+
 def _summary(times, reference, steps=None, key="ratio_to_hand_loop"):
-    """Median, range and ratio (as ``key``) to ``reference`` of the times."""
+    """Median, range and ratios (as ``key``) to ``reference`` of the times.
+
+    ``key`` is the ratio of the medians; ``"paired_" + key`` the median of the
+    repeats' own ratios (see :func:`paired_ratios`), with its quartiles.
+    """
     base = statistics.median(times[reference])
     results = []
     for name, values in times.items():
@@ -571,8 +590,19 @@ def _summary(times, reference, steps=None, key="ratio_to_hand_loop"):
         if steps:
             row["us_per_step"] = 1e6 * median / steps
         row[key] = median / base
+        paired, quartiles = paired_ratios(values, times[reference])
+        row["paired_" + key] = paired
+        row["paired_" + key + "_quartiles"] = quartiles
         results.append(row)
     return results
+
+
+def _paired_cell(row, key="ratio_to_hand_loop"):
+    """``1.03x (1.01-1.06)``: the paired ratio and its quartiles ("" if absent)."""
+    if "paired_" + key not in row:  # results written before paired ratios
+        return ""
+    low, high = row["paired_" + key + "_quartiles"]
+    return f"{row['paired_' + key]:.2f}x ({low:.2f}-{high:.2f})"
 
 
 def head_to_head(args, log, device=None):
@@ -1018,7 +1048,8 @@ def head_to_head_table(h2h):
         "min s",
         "max s",
         "µs / step",
-        "ratio to hand loop",
+        "ratio of medians",
+        "paired ratio (quartiles)",
     ]
     rows = [
         [
@@ -1028,6 +1059,7 @@ def head_to_head_table(h2h):
             fmt(r["max_s"], 2),
             fmt(r["us_per_step"], 0),
             f"{r['ratio_to_hand_loop']:.2f}x",
+            _paired_cell(r),
         ]
         for r in h2h["results"]
     ]
@@ -1036,13 +1068,16 @@ def head_to_head_table(h2h):
 
 def like_for_like_text(h2h):
     """The standardized estimator against the hand loop doing the same work."""
-    medians = {r["contender"]: r["median_s"] for r in h2h["results"]}
-    if HAND_LOOP_STANDARDIZED not in medians or STANDARDIZED not in medians:
+    times = {r["contender"]: r["times_s"] for r in h2h["results"]}
+    if HAND_LOOP_STANDARDIZED not in times or STANDARDIZED not in times:
         return ""
+    default, hand = times[STANDARDIZED], times[HAND_LOOP_STANDARDIZED]
+    paired, (low, high) = paired_ratios(default, hand)
     return (
         "Like for like, the default (standardizing) estimator against the hand "
         "loop that also standardizes each batch: "
-        f"{medians[STANDARDIZED] / medians[HAND_LOOP_STANDARDIZED]:.2f}x."
+        f"{statistics.median(default) / statistics.median(hand):.2f}x (ratio of "
+        f"medians), {paired:.2f}x paired (quartiles {low:.2f}-{high:.2f})."
     )
 
 
@@ -1083,7 +1118,8 @@ def image_head_to_head_table(image):
         "min s",
         "max s",
         "ms / step",
-        "ratio to hand loop",
+        "ratio of medians",
+        "paired ratio (quartiles)",
     ]
     rows = []
     for part in image["architectures"]:
@@ -1098,6 +1134,7 @@ def image_head_to_head_table(image):
                     fmt(r["max_s"], 2),
                     fmt(r["us_per_step"] / 1e3, 1),
                     f"{r['ratio_to_hand_loop']:.2f}x",
+                    _paired_cell(r),
                 ]
             )
     return markdown_table(header, rows)
@@ -1501,7 +1538,10 @@ def write_report(out_dir, env, h2h, scale, extra):
         "",
         f"Median of {h2h['repeats']} interleaved repeats (order rotated each "
         f"repeat), after one warm-up fit each. Load average before each repeat: "
-        f"{h2h['load_average_per_repeat']}.",
+        f"{h2h['load_average_per_repeat']}. The paired ratio is the median of "
+        "each repeat's own ratio to the hand loop timed in that repeat; it "
+        "cancels the drift of a shared machine's speed, which the ratio of "
+        "medians keeps. The targets are read on the paired ratio.",
         "",
         head_to_head_table(h2h),
         "",
@@ -1617,7 +1657,7 @@ def main(argv=None):
         log("no GPU: CUDA is not available; the ResNet-32 point runs a CPU reference")
     h2h = head_to_head(args, log)
     for r in h2h["results"]:
-        log(f"{r['contender']}: {r['median_s']:.2f} s, {r['ratio_to_hand_loop']:.2f}x")
+        log(f"{r['contender']}: {r['median_s']:.2f} s, paired {_paired_cell(r)}")
     extra = {"image": image_head_to_head(args, log)}
     for part in extra["image"]["architectures"]:
         for r in part["results"]:

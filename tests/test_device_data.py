@@ -71,6 +71,26 @@ def test_device_dataset_subset():
     assert dataset(4).subset(torch.tensor([1])).sample_weight is None
 
 
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool])
+def test_device_dataset_batches_equal_indexing(dtype):
+    # Integer index tensors take index_select, masks and slices plain
+    # indexing: every kind returns exactly the rows (a copy, no arithmetic).
+    X = torch.arange(5 * 3 * 2 * 2.0).reshape(5, 3, 2, 2)  # image-shaped rows
+    data = DeviceDataset(X, torch.arange(5), torch.linspace(0.5, 2.5, 5))
+    rows = [3, 0, 4]
+    index = torch.tensor(rows, dtype=torch.int64).to(dtype)
+    if dtype is torch.bool:
+        index = torch.zeros(5, dtype=torch.bool)
+        index[rows] = True
+        rows = sorted(rows)
+    batch_X, (batch_y, batch_w) = data.batch(index)
+    assert torch.equal(batch_X, X[rows])
+    assert torch.equal(batch_y, torch.tensor(rows))
+    assert torch.equal(batch_w, data.sample_weight[rows])
+    nested = data.subset(torch.tensor([4, 2, 1]))
+    assert torch.equal(nested.batch(torch.tensor([2, 0]))[0], X[[1, 4]])
+
+
 def test_device_dataset_shape_errors():
     with pytest.raises(ValueError, match="rows"):
         DeviceDataset(torch.zeros(3, 2), torch.zeros(4, dtype=torch.long))
