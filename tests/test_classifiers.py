@@ -1649,6 +1649,37 @@ def test_warm_start_trains_for_the_current_max_epochs():
     assert len(clf.history_) == 3 + 2
 
 
+def test_warm_start_applies_the_current_optimizer_options():
+    # set_params between warm fits reaches the optimizer, as in a new model:
+    # the rate (through the schedule's initial_lr), weight decay and
+    # momentum; the sigmoid loss's head bias keeps its own weight decay of 0.
+    X, y = _data()
+    params = {**FAST, "lr_schedule": "constant", "warmup_epochs": 0}
+    clf = LongTailClassifier(loss="sigmoid", warm_start=True, **params).fit(X, y)
+    optimizer = clf.net_.optimizer_
+    clf.set_params(lr=0.002, weight_decay=0.1, momentum=0.5).fit(X, y)
+    assert clf.net_.optimizer_ is optimizer
+    np.testing.assert_allclose(clf.history_[:, "lr"], [0.05] * 3 + [0.002] * 3)
+    bias = clf.net_.module_.network.head.bias
+    for group in optimizer.param_groups:
+        assert (group["lr"], group["initial_lr"], group["momentum"]) == (
+            0.002,
+            0.002,
+            0.5,
+        )
+        is_bias = any(p is bias for p in group["params"])
+        assert group["weight_decay"] == (0.0 if is_bias else 0.1)
+    assert len(optimizer.param_groups) == 2
+
+
+def test_warm_start_rejects_a_new_optimizer():
+    X, y = _data()
+    clf = LongTailClassifier(warm_start=True, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="warm_start=False"):
+        clf.set_params(optimizer="adam").fit(X, y)
+    assert len(clf.history_) == 3
+
+
 def test_warm_start_rejects_new_classes_and_features():
     X, y = _data()
     clf = LongTailClassifier(warm_start=True, **FAST).fit(X, y)

@@ -6,6 +6,7 @@ that it keeps as ``net_``. Subclasses add parameters and the default network.
 """
 
 import copy
+import fnmatch
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -641,6 +642,13 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         # epochs comes from the current parameters, and the margins, priors and
         # class weights from this fit's class counts (changed in place).
         net = self.net_
+        if net.optimizer is not _OPTIMIZERS[self.optimizer]:
+            raise ValueError(
+                f"warm_start=True continues the optimizer of the previous fit "
+                f"({net.optimizer.__name__}); optimizer={self.optimizer!r} needs a "
+                "new model: fit with warm_start=False."
+            )
+        self._apply_optimizer_options(net)
         net.max_epochs = self.max_epochs_
         net.sample_attention = self.sample_attention
         net.sam_tail_classes = tail_classes(self, self.device_)
@@ -678,6 +686,33 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             before=lr_schedule.lr_lambda,
         )
         self._train(train_data, valid_data, partial=True)
+
+    def _apply_optimizer_options(self, net):
+        """Give a warm net's optimizer the current ``lr`` and optimizer options.
+
+        The state (momentum buffers) carries on; the rates, weight decay,
+        momentum and SAM radius follow ``set_params`` between fits, as they
+        would in a new model. The learning-rate schedule multiplies
+        ``initial_lr``, so that is the rate that changes.
+        """
+        options = {
+            key.removeprefix("optimizer__"): value
+            for key, value in self._optimizer_params(net.criterion_).items()
+        }
+        named_groups = options.pop("param_groups", [])
+        groups = net.optimizer_.param_groups
+        for group in groups:
+            group.update(options, lr=self.lr, initial_lr=self.lr)
+        parameters = dict(net.module_.named_parameters())
+        for pattern, overrides in named_groups:
+            named = {
+                id(parameter)
+                for name, parameter in parameters.items()
+                if fnmatch.fnmatchcase(name, pattern)
+            }
+            for group in groups:
+                if named and named.issuperset(id(p) for p in group["params"]):
+                    group.update(overrides)
 
     def _train(self, train_data, valid_data, partial):
         net = self.net_

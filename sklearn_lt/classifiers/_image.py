@@ -190,7 +190,9 @@ class LongTailImageClassifier(BaseLongTailClassifier):
     progress_bar : bool, default=False
         Per-batch progress bar.
     warm_start : bool, default=False
-        Continue training on the next ``fit`` (a second stage is redone).
+        Continue training on the next ``fit`` (a second stage is redone), as
+        in :class:`LongTailClassifier`: the optimizer state carries on, with
+        the current ``lr``, ``momentum``, ``weight_decay`` and ``sam_rho``.
 
     Attributes
     ----------

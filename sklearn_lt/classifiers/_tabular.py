@@ -254,7 +254,9 @@ class LongTailClassifier(BaseLongTailClassifier):
         a new cycle of ``lr_schedule`` over the new epochs, without warm-up (a
         warm restart; the old cycle has ended); the re-balancing schedule
         continues from its position (it counts epochs from the first fit).
-        Classes and features must stay the same.
+        The momentum buffers carry on, while ``lr``, ``momentum``,
+        ``weight_decay`` and ``sam_rho`` take their current values. Classes,
+        features and ``optimizer`` must stay the same.
 
     Attributes
     ----------
