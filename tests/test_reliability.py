@@ -866,6 +866,42 @@ def test_interrupted_warm_start_keeps_the_last_completed_epoch(monkeypatch):
     assert clf.history_[:, "epoch"] == [1, 2, 3, 4, 5, 6, 7]
 
 
+def test_interrupting_the_first_stage_skips_the_second(monkeypatch):
+    # A user's interrupt ends fit: no second stage on a half-trained network,
+    # and a warm fit does not keep the head fitted to the old features.
+    X, y = _data(n_features=4)
+    clf = _make("tabular", max_epochs=3, classifier_retraining="crt", warm_start=True)
+    clf.fit(X, y)
+    assert hasattr(clf, "retrained_head_")
+    clf.net_.callbacks_.append(("interrupt", _Interrupt(epoch=5).initialize()))
+    retrain = pytest.fail  # the second stage must not run
+    monkeypatch.setattr("sklearn_lt.classifiers._base.retrain_classifier", retrain)
+    with pytest.warns(TrainingInterruptedWarning, match="second stage.*not run"):
+        clf.fit(X, y)
+    assert clf.history_[:, "epoch"] == [1, 2, 3, 4]
+    assert not hasattr(clf, "retrained_head_")
+    assert not hasattr(clf, "retraining_history_")
+    assert np.isfinite(clf.predict_proba(X)).all()
+
+
+def test_interrupting_the_second_stage_keeps_the_first(monkeypatch):
+    X, y = _data(n_features=4)
+    clf = _make("tabular", max_epochs=2, classifier_retraining="lws", warm_start=True)
+    clf.fit(X, y)
+    before = clf.predict_proba(X)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("sklearn_lt.classifiers._retraining._train_head", interrupted)
+    with pytest.warns(TrainingInterruptedWarning, match="second stage"):
+        returned = clf.fit(X, y)
+    assert returned is clf and len(clf.history_) == 4
+    assert not hasattr(clf, "retrained_head_")
+    proba = clf.predict_proba(X)
+    assert np.isfinite(proba).all() and not np.allclose(proba, before)
+
+
 @pytest.mark.parametrize("interrupt_epoch", [1, 3])
 def test_interrupted_fit_with_early_stopping(interrupt_epoch, monkeypatch):
     """With a validation set (and EarlyStopping's best-weights restore) too."""

@@ -67,7 +67,12 @@ from ..weights import effective_number_weights
 from ._custom_module import accepts, build_custom_module
 from ._inference import batched_outputs
 from ._prediction_checks import check_prediction_options
-from ._retraining import RETRAINING_METHODS, retrain_classifier, retrained_log_scores
+from ._retraining import (
+    RETRAINING_METHODS,
+    drop_retrained_head,
+    retrain_classifier,
+    retrained_log_scores,
+)
 from ._schedule_plan import (
     first_early_stopping_epoch,
     lr_multiplier,
@@ -396,9 +401,28 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 self._continue_training(train_data, valid_data, int(seeds[2]))
             else:
                 self._start_training(X, train_data, valid_data, int(seeds[2]))
-            # The second stage, on the training rows only (never validation).
-            retrain_classifier(self, train_data, int(seeds[3]))
+            # The second stage, on the training rows only (never validation),
+            # unless the user interrupted the first.
+            if self.net_.interrupted_after_epoch_ is None:
+                self._second_stage(train_data, int(seeds[3]))
+            else:
+                drop_retrained_head(self)
         self.history_ = self.net_.history
+
+    def _second_stage(self, train_data, seed):
+        try:
+            retrain_classifier(self, train_data, seed)
+        except KeyboardInterrupt:
+            # As in the first stage, an interrupt ends fit with a usable
+            # model: the first stage's network and its own prediction rule.
+            drop_retrained_head(self)
+            warnings.warn(
+                f"The second stage (classifier_retraining="
+                f"{self.classifier_retraining!r}) was interrupted; the model "
+                "predicts with the first stage's network. Fit again to run it.",
+                TrainingInterruptedWarning,
+                stacklevel=5,  # the caller of fit
+            )
 
     def _holdout(self, y_encoded, random_state):
         """Training and validation row indices, or ``(None, None)``."""
@@ -741,7 +765,13 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 "Training was interrupted; the model keeps the weights of the last "
                 f"completed epoch ({completed}"
                 + (", i.e. its initial weights" if not completed else "")
-                + "). Fit again, with warm_start=True to continue training.",
+                + "). Fit again, with warm_start=True to continue training."
+                + (
+                    " The second stage (classifier_retraining="
+                    f"{self.classifier_retraining!r}) was not run."
+                    if self.classifier_retraining is not None
+                    else ""
+                ),
                 TrainingInterruptedWarning,
                 stacklevel=6,  # the caller of fit
             )

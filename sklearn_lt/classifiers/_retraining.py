@@ -339,6 +339,13 @@ def _train_head(head, data, sampler, class_weight, optimizer, epochs, batch_size
     return history
 
 
+def drop_retrained_head(estimator):
+    """Remove a second stage's fitted attributes (predict uses stage one)."""
+    for name in ("retrained_head_", "retraining_epochs_", "retraining_history_"):
+        if hasattr(estimator, name):
+            delattr(estimator, name)
+
+
 def retrain_classifier(estimator, train_data, seed):
     """Fit the second-stage head of ``estimator.classifier_retraining``.
 
@@ -348,9 +355,7 @@ def retrain_classifier(estimator, train_data, seed):
     """
     method = estimator.classifier_retraining
     if method is None:
-        for name in ("retrained_head_", "retraining_epochs_", "retraining_history_"):
-            if hasattr(estimator, name):
-                delattr(estimator, name)
+        drop_retrained_head(estimator)
         return
     n_classes = estimator.classes_.size
     stage_one_head = _stage_one_head(estimator.net_.module_)
