@@ -1,5 +1,7 @@
 """Tests of sklearn_lt.posthoc.LogitAdjustedClassifier."""
 
+import warnings
+
 import numpy as np
 import pytest
 from imblearn.over_sampling import RandomOverSampler
@@ -399,3 +401,76 @@ def test_invalid_parameters(long_tailed, params, match):
     X_train, _, y_train, _ = long_tailed
     with pytest.raises(ValueError, match=match):
         LogitAdjustedClassifier(LogisticRegression(), **params).fit(X_train, y_train)
+
+
+class _FixedProbabilities(ClassifierMixin, BaseEstimator):
+    """Predicts the same probability row, ``row``, for every example."""
+
+    def __init__(self, row=(1.0, 0.0)):
+        self.row = row
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        return np.tile(np.asarray(self.row, dtype=np.float64), (len(X), 1))
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def _imbalanced_binary():
+    X, y = make_classification(
+        n_samples=300, weights=[0.8, 0.2], n_informative=2, random_state=0
+    )
+    return X, y
+
+
+@pytest.mark.parametrize(
+    "row, match",
+    [
+        # Minority examples get probability exactly 0 for their own class.
+        ((1.0, 0.0), "50% of the examples get probability exactly 0"),
+        # Tiny but positive: reachable in principle, yet no tau moves it.
+        ((1.0, 1e-200), "every tau of tau_grid gave the same"),
+    ],
+)
+def test_auto_tau_warns_when_the_adjustment_cannot_work(row, match):
+    X, y = _imbalanced_binary()
+    clf = LogitAdjustedClassifier(_FixedProbabilities(row), tau="auto", cv=3)
+    with pytest.warns(UserWarning, match=match) as caught:
+        clf.fit(X, y)
+    assert caught[0].filename == __file__  # points at the caller's fit
+
+
+def test_auto_tau_does_not_warn_for_a_working_adjustment():
+    X, y = _imbalanced_binary()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LogitAdjustedClassifier(LogisticRegression(), tau="auto", cv=3).fit(X, y)
+
+
+def test_saturated_gradient_boosting_warns_and_l2_regularization_fixes_it():
+    # The Shuttle failure in small: separated classes of 2,000 down to 5
+    # examples drive HistGradientBoosting's leaf values to extremes (half of
+    # the tail's examples get probability exactly 0 for their own class, out
+    # of fold); l2_regularization keeps them finite.
+    rng = np.random.RandomState(0)
+    sizes = (2000, 2000, 25, 7, 5)
+    X = np.vstack(
+        [10.0 * np.eye(5)[c] + rng.normal(size=(n, 5)) for c, n in enumerate(sizes)]
+    )
+    y = np.repeat(np.arange(5), sizes)
+    saturated = LogitAdjustedClassifier(
+        HistGradientBoostingClassifier(random_state=0),
+        tau="auto",
+        cv=3,
+        random_state=0,
+    )
+    with pytest.warns(UserWarning, match="l2_regularization"):
+        saturated.fit(X, y)
+    saturated.set_params(estimator__l2_regularization=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        saturated.fit(X, y)
