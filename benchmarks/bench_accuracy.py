@@ -633,8 +633,9 @@ def run_config(suite, config, seed, args, emit):
                 if method == "ERM":
                     erm, erm_time = model, row["fit_time_s"]
             elif method in (POSTHOC_FIXED, POSTHOC_TUNED):
-                if erm is None:
-                    raise RuntimeError("post-hoc LA needs the ERM row first")
+                if erm is None:  # --method without ERM: fit it, without its row
+                    erm = suite.network(seed, args.device, **METHODS["ERM"])
+                    erm_time = timed_fit(erm, X_train, y_train)
                 if method == POSTHOC_FIXED:
                     tau, extra = 1.0, 0.0
                 else:
