@@ -50,7 +50,6 @@ from types import SimpleNamespace
 import _binary_suite
 import _tabular_data
 import numpy as np
-import report
 import torch
 from _common import (
     RESULTS_DIR,
@@ -62,6 +61,7 @@ from _common import (
     markdown_table,
     write_json,
 )
+from _docs import update_docs
 from imblearn.ensemble import BalancedRandomForestClassifier
 from imblearn.over_sampling import SMOTE, RandomOverSampler
 from imblearn.pipeline import Pipeline
@@ -1640,7 +1640,7 @@ def main(argv=None):
         limits.unregister()
     text = write_report(out_dir)
     if not args.quick and out_dir.resolve() == RESULTS_DIR.resolve():
-        report.update_docs({"accuracy": text})  # not for --out elsewhere
+        update_docs({"accuracy": text})  # not for --out elsewhere
     total = round(time.perf_counter() - start, 1)
     print(f"wrote {out_dir}/accuracy.{{md,csv,png}} (this run: {total} s)")
     return 1 if failed else 0

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import _binary_data
 import _tabular_data
-import report
 import torch
 from _binary_suite import binary_scores
 from _common import (
@@ -38,6 +37,7 @@ from _common import (
     markdown_table,
     write_json,
 )
+from _docs import update_docs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -211,7 +211,7 @@ def main(argv=None):
     )
     (out_dir / "binary_ablation.md").write_text(text)
     if not args.quick:
-        report.update_docs({"binary-ablation": text})
+        update_docs({"binary-ablation": text})
     print(f"wrote {Path(out_dir) / 'binary_ablation.md'}")
     return 0
 

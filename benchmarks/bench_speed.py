@@ -56,7 +56,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import report
 import torch
 from _common import (
     RESULTS_DIR,
@@ -68,6 +67,7 @@ from _common import (
     wait_for_low_load,
     write_json,
 )
+from _docs import update_docs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.neural_network import MLPClassifier
@@ -1673,7 +1673,7 @@ def main(argv=None):
     env["load_average_end"] = load_average()
     text = write_report(out_dir, env, h2h, scale, extra)
     if not args.quick:
-        report.update_docs({"speed": text})
+        update_docs({"speed": text})
     log(f"wrote {out_dir}/speed.{{md,json,png}}")
     return 0
 
