@@ -499,10 +499,10 @@ def test_image_classifier(method):
 
 
 def test_a_non_finite_second_stage_leaves_the_estimator_unfitted(monkeypatch):
-    def explosive(estimator, parameters):
+    def explosive(name, parameters, **options):
         return torch.optim.SGD(parameters, lr=1e38)
 
-    monkeypatch.setattr(_retraining, "_optimizer", explosive)
+    monkeypatch.setattr(_retraining, "head_optimizer", explosive)
     X, y = _data()
     clf = LongTailClassifier(loss="ce", classifier_retraining="crt", **FAST)
     with pytest.raises(NonFiniteLossError, match="re-training loss"):

@@ -6,7 +6,6 @@ that it keeps as ``net_``. Subclasses add parameters and the default network.
 """
 
 import copy
-import fnmatch
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -42,7 +41,6 @@ from .._device_data import (
 )
 from .._imbsam import check_tail_only, tail_classes
 from .._mixing import MIXING_METHODS, BatchMixing, check_mixing_input
-from .._sam import SAM
 from .._training import (
     AcceleratedLongTailNet,
     BalancedAccuracyScoring,
@@ -66,6 +64,7 @@ from ..schedules import (
 from ..weights import effective_number_weights
 from ._custom_module import accepts, build_custom_module
 from ._inference import batched_outputs
+from ._optimizers import OPTIMIZERS, apply_optimizer_options, optimizer_options
 from ._prediction_checks import check_prediction_options
 from ._retraining import (
     RETRAINING_METHODS,
@@ -90,12 +89,6 @@ from ._statistics import (
 
 __all__ = ["BaseLongTailClassifier"]
 
-_OPTIMIZERS = {
-    "sgd": torch.optim.SGD,
-    "sam": SAM,
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-}
 _LOSS_HYPERPARAMETERS = ("max_margin", "scale", "tau", "gamma")
 #: Prediction batches (one fixed shape, see ``_inference.batched_outputs``) hold
 #: about this many input values, with at least 16 and at most 1024 rows.
@@ -141,7 +134,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             StrOptions({"auto"}),
         ],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "optimizer": [StrOptions(set(_OPTIMIZERS))],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -581,21 +574,14 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         if self.verbose:
             print(message)
 
-    def _optimizer_params(self, criterion):
-        params = {"weight_decay": self.weight_decay}
-        if self.optimizer in ("sgd", "sam"):
-            params["momentum"] = self.momentum
-        if self.optimizer == "sam":
-            params["rho"] = self.sam_rho
-        # The loss says how to optimize the head's bias (a loss from elsewhere
-        # that does not say leaves it with the other parameters).
-        if hasattr(criterion, "head_bias_options"):
-            bias_options = criterion.head_bias_options()
-        else:
-            bias_options = {}
-        if bias_options:
-            params["param_groups"] = [("network.head.bias", bias_options)]
-        return {f"optimizer__{key}": value for key, value in params.items()}
+    def _optimizer_options(self, criterion):
+        return optimizer_options(
+            self.optimizer,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            sam_rho=self.sam_rho,
+            criterion=criterion,
+        )
 
     def _new_net(self, X, sample_weight=None, sampler=None):
         """Build (but do not train) the skorch net for data shaped like ``X``.
@@ -632,7 +618,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         return net_class(
             module=module,
             criterion=criterion,
-            optimizer=_OPTIMIZERS[self.optimizer],
+            optimizer=OPTIMIZERS[self.optimizer],
             lr=self.lr,
             max_epochs=self.max_epochs_,
             batch_size=self.batch_size,
@@ -647,7 +633,10 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             predict_nonlinearity=None,
             verbose=int(self.verbose),
             **placement,
-            **self._optimizer_params(criterion),
+            **{
+                f"optimizer__{key}": value
+                for key, value in self._optimizer_options(criterion).items()
+            },
         )
 
     def _start_training(self, X, train_data, valid_data, sampler_seed):
@@ -666,13 +655,19 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         # epochs comes from the current parameters, and the margins, priors and
         # class weights from this fit's class counts (changed in place).
         net = self.net_
-        if net.optimizer is not _OPTIMIZERS[self.optimizer]:
+        if net.optimizer is not OPTIMIZERS[self.optimizer]:
             raise ValueError(
                 f"warm_start=True continues the optimizer of the previous fit "
                 f"({net.optimizer.__name__}); optimizer={self.optimizer!r} needs a "
                 "new model: fit with warm_start=False."
             )
-        self._apply_optimizer_options(net)
+        # The momentum buffers carry on, with the current settings.
+        apply_optimizer_options(
+            net.optimizer_,
+            net.module_,
+            self.lr,
+            self._optimizer_options(net.criterion_),
+        )
         net.max_epochs = self.max_epochs_
         net.sample_attention = self.sample_attention
         net.sam_tail_classes = tail_classes(self, self.device_)
@@ -710,33 +705,6 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             before=lr_schedule.lr_lambda,
         )
         self._train(train_data, valid_data, partial=True)
-
-    def _apply_optimizer_options(self, net):
-        """Give a warm net's optimizer the current ``lr`` and optimizer options.
-
-        The state (momentum buffers) carries on; the rates, weight decay,
-        momentum and SAM radius follow ``set_params`` between fits, as they
-        would in a new model. The learning-rate schedule multiplies
-        ``initial_lr``, so that is the rate that changes.
-        """
-        options = {
-            key.removeprefix("optimizer__"): value
-            for key, value in self._optimizer_params(net.criterion_).items()
-        }
-        named_groups = options.pop("param_groups", [])
-        groups = net.optimizer_.param_groups
-        for group in groups:
-            group.update(options, lr=self.lr, initial_lr=self.lr)
-        parameters = dict(net.module_.named_parameters())
-        for pattern, overrides in named_groups:
-            named = {
-                id(parameter)
-                for name, parameter in parameters.items()
-                if fnmatch.fnmatchcase(name, pattern)
-            }
-            for group in groups:
-                if named and named.issuperset(id(p) for p in group["params"]):
-                    group.update(overrides)
 
     def _train(self, train_data, valid_data, partial):
         net = self.net_

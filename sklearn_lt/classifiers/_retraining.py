@@ -36,6 +36,7 @@ from ..modules import NormedLinear
 from ..schedules import auto_epochs
 from ..weights import class_priors
 from ._inference import batched_outputs
+from ._optimizers import head_optimizer
 from ._statistics import output_log_prior, target_log_prior
 
 __all__ = [
@@ -267,19 +268,6 @@ def check_retraining_options(method, posthoc_tau, tau_norm):
 
 
 # -------------------------------------------------------------- the training
-def _optimizer(estimator, parameters):
-    """The stage-1 optimizer family (SGD for "sam") with the estimator's options."""
-    if estimator.optimizer in ("sgd", "sam"):
-        return torch.optim.SGD(
-            parameters,
-            lr=estimator.lr,
-            momentum=estimator.momentum,
-            weight_decay=estimator.weight_decay,
-        )
-    optimizer = torch.optim.Adam if estimator.optimizer == "adam" else torch.optim.AdamW
-    return optimizer(parameters, lr=estimator.lr, weight_decay=estimator.weight_decay)
-
-
 def _cached_features(estimator, train_data):
     """Features and stage-1 logits of the training rows, computed once."""
     module = estimator.net_.module_
@@ -381,7 +369,13 @@ def retrain_classifier(estimator, train_data, seed):
         data,
         sampler,
         weights if method == "marc" else None,
-        _optimizer(estimator, head.parameters()),
+        head_optimizer(
+            estimator.optimizer,
+            head.parameters(),
+            lr=estimator.lr,
+            momentum=estimator.momentum,
+            weight_decay=estimator.weight_decay,
+        ),
         epochs,
         estimator.batch_size,
     )
