@@ -1998,11 +1998,17 @@ def test_standardization_centers_indicator_columns_without_scaling(weighted):
     )
 
 
-def test_sparse_indicator_columns_keep_the_scale_only_standardization():
-    # The indicator rule is for dense data; sparse data is divided by the
-    # standard deviation of every column, as before.
+def test_sparse_indicator_columns_keep_their_scale():
+    # Sparse data is scaled but not centered; its one-hot columns, as a
+    # ColumnTransformer with a sparse OneHotEncoder hands them over, keep
+    # their 0/1 values (scaled, the rare level would reach ~7).
     X, y = _one_hot_data()
     X[:, 0] = np.abs(X[:, 0])
     clf = LongTailClassifier(**FAST).fit(sp.csr_matrix(X), y)
     assert clf.net_.module_.mean is None
-    np.testing.assert_allclose(clf.net_.module_.scale.numpy(), X.std(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(
+        clf.net_.module_.scale.numpy(), [X[:, 0].std(), 1.0, 1.0, 1.0], rtol=1e-5
+    )
+    X[0, 1] = 0.5  # no longer an indicator: scaled as any other column
+    other = LongTailClassifier(**FAST).fit(sp.csr_matrix(X), y)
+    assert other.net_.module_.scale.numpy()[1] == pytest.approx(X[:, 1].std(), rel=1e-5)

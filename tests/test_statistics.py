@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from sklearn_lt.classifiers import _statistics
 from sklearn_lt.classifiers._statistics import indicator_columns, moments
@@ -19,6 +20,22 @@ def test_indicator_columns_of_dense_data():
     np.testing.assert_array_equal(
         indicator_columns(X), [True, True, False, True, False]
     )
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_indicator_columns_of_sparse_data(fmt):
+    X = np.array(
+        [
+            [0.0, 1.0, 0.0, 0.0, 1.0],
+            [1.0, 1.0, 2.0, 0.0, 1.0 + 1e-7],
+            [0.0, 1.0, 1.0, 0.0, 0.0],
+        ]
+    )
+    sparse = sp.csr_matrix(X) if fmt == "csr" else sp.csc_matrix(X)
+    sparse.data[sparse.data == 2.0] = 0.0  # a stored zero is a zero
+    expected = [True, True, True, True, False]
+    np.testing.assert_array_equal(indicator_columns(sparse), expected)
+    np.testing.assert_array_equal(indicator_columns(sparse.toarray()), expected)
 
 
 def test_indicator_columns_reads_every_chunk(monkeypatch):

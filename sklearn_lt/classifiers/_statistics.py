@@ -1,6 +1,7 @@
 """Statistics of the training data: class counts, class priors, input moments."""
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from ..weights import class_priors
@@ -29,20 +30,31 @@ def class_counts(y_encoded, sample_weight, n_classes):
 
 
 def indicator_columns(X):
-    """Boolean mask of the columns of dense 2-D ``X`` whose values are all 0 or 1.
+    """Boolean mask of the columns of 2-D ``X`` whose values are all 0 or 1.
 
-    Such columns are indicators (one-hot or binary features). ``X`` is read
-    in chunks of rows (temporaries of one chunk, whatever the size of X),
-    stopping as soon as no column can still be one.
+    Such columns are indicators (one-hot or binary features). Dense ``X`` is
+    read in chunks of rows (temporaries of one chunk, whatever the size of
+    X), stopping as soon as no column can still be one; sparse ``X`` (CSR or
+    CSC) in one pass over its stored values (implicit zeros are zeros).
 
     Examples
     --------
     >>> import numpy as np
+    >>> import scipy.sparse as sp
     >>> from sklearn_lt.classifiers._statistics import indicator_columns
-    >>> indicator_columns(np.array([[0.0, 1.0, 0.5], [1.0, 1.0, 2.0]]))
+    >>> X = np.array([[0.0, 1.0, 0.5], [1.0, 1.0, 2.0]])
+    >>> indicator_columns(X)
+    array([ True,  True, False])
+    >>> indicator_columns(sp.csr_matrix(X))
     array([ True,  True, False])
     """
     indicator = np.ones(X.shape[1], dtype=bool)
+    if sp.issparse(X):
+        if X.format != "csr":
+            X = X.tocoo()
+        columns = X.indices if X.format == "csr" else X.col  # of each stored value
+        indicator[columns[(X.data != 0) & (X.data != 1)]] = False
+        return indicator
     rows = max(1, _CHUNK_VALUES // max(1, X.shape[1]))
     for start in range(0, X.shape[0], rows):
         chunk = X[start : start + rows]
