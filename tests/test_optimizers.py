@@ -61,9 +61,19 @@ def _sgd_with_bias_group(module):
     )
 
 
-def test_apply_optimizer_options_updates_every_group_and_the_named_one():
-    module = _Network()
-    optimizer = _sgd_with_bias_group(module)
+class _Wrapped(nn.Module):
+    """Prefixes the parameter names with ``module.``, as DDP does."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_apply_optimizer_options_updates_every_group_and_the_named_one(wrapped):
+    network = _Network()
+    optimizer = _sgd_with_bias_group(network)
+    module = _Wrapped(network) if wrapped else network
     options = {
         "momentum": 0.5,
         "weight_decay": 0.2,

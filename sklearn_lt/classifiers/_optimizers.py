@@ -82,7 +82,12 @@ def apply_optimizer_options(optimizer, module, lr, options):
     groups = optimizer.param_groups
     for group in groups:
         group.update(options, lr=lr, initial_lr=lr)
-    parameters = dict(module.named_parameters())
+    # A module wrapped for distributed training (DDP) prefixes its parameter
+    # names with "module."; skorch matched the patterns before wrapping.
+    parameters = {
+        name.removeprefix("module."): parameter
+        for name, parameter in module.named_parameters()
+    }
     for pattern, overrides in named_groups:
         named = {
             id(parameter)
