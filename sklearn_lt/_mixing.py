@@ -327,11 +327,14 @@ class BatchMixing:
             generator=self._generator,
         )
 
-    def mix(self, batch):
+    def mix(self, batch, augment=None):
         """The batch ``(X, target)`` mixed, ``(X_mixed, MixedTargets)``, or as is.
 
         Unchanged when the method is ``None``, outside a started fit, and for
-        CMO outside its epochs or when its coin says so.
+        CMO outside its epochs or when its coin says so. ``augment`` (a
+        callable on a batch of inputs, or ``None``) is applied to each source
+        batch before they are mixed, only when they are: a batch returned as
+        is has not been augmented.
         """
         if self.method is None or self._data is None:
             return batch
@@ -342,7 +345,11 @@ class BatchMixing:
             if not first <= self._epoch < stop or coin >= CMO_PROBABILITY:
                 return batch
             other_X, other_target = self._data.batch(self.balanced_indices(X.shape[0]))
+            if augment is not None:
+                X, other_X = augment(X), augment(other_X)
         else:
+            if augment is not None:
+                X = augment(X)
             order = torch.randperm(
                 X.shape[0], device=X.device, generator=self._generator
             )

@@ -137,6 +137,30 @@ class TrainingInterruptedWarning(UserWarning):
 _PER_BATCH_EVENTS = frozenset({"on_batch_begin", "on_batch_end", "on_grad_computed"})
 
 
+def _unwrapped(module):
+    """The module inside a distributed (DDP) wrapper, or ``module``."""
+    if isinstance(module, torch.nn.parallel.DistributedDataParallel):
+        return module.module
+    return module
+
+
+def _augmentation(module):
+    """The training augmentation of a :class:`~sklearn_lt.modules.Standardized`."""
+    return getattr(_unwrapped(module), "augmentation", None)
+
+
+@contextlib.contextmanager
+def _augmentation_off(module):
+    """Run a step on a batch that was augmented before it was mixed."""
+    inner = _unwrapped(module)
+    augmentation = inner.augmentation
+    inner.augmentation = None
+    try:
+        yield
+    finally:
+        inner.augmentation = augmentation
+
+
 def _batch_listeners(callbacks):
     """``{event: [callbacks that override it]}`` for the per-batch events."""
     return {
@@ -306,10 +330,22 @@ class LongTailNet(NeuralNet):
         Batch normalization updates its running statistics in the first pass
         only, from the weights being trained, so they take one update per
         step as without SAM. The step reports the first pass's loss. With
-        ``mixing``, the batch is mixed once, before both passes.
+        ``mixing``, the batch is mixed once, before both passes; a mixed
+        batch is mixed from augmented images (the module's augmentation runs
+        on each source batch first, as in the CMO and CutMix papers' data
+        pipelines), and the module does not augment it again.
         """
-        if getattr(self, "mixing", None) is not None:
-            batch = self.mixing.mix(batch)
+        mixing = getattr(self, "mixing", None)
+        if mixing is None:
+            return self._step(batch, **fit_params)
+        augmentation = _augmentation(self.module_)
+        batch = mixing.mix(batch, augment=augmentation)
+        if augmentation is None or not isinstance(batch[1], MixedTargets):
+            return self._step(batch, **fit_params)
+        with _augmentation_off(self.module_):
+            return self._step(batch, **fit_params)
+
+    def _step(self, batch, **fit_params):
         if not fit_params and getattr(self, "_direct_clipping", None) is not None:
             return self._direct_train_step(batch)
         if not isinstance(self.optimizer_, SAM):

@@ -467,8 +467,8 @@ class _CountingMixing(BatchMixing):
     calls = 0
     mixed = 0
 
-    def mix(self, batch):
-        out = super().mix(batch)
+    def mix(self, batch, augment=None):
+        out = super().mix(batch, augment)
         type(self).calls += 1
         type(self).mixed += isinstance(out[1], MixedTargets)
         return out
@@ -630,3 +630,57 @@ def test_mixing_refuses_sparse_input_with_a_clear_error():
     X, y = make_classification(n_samples=60, n_features=6, random_state=0)
     with pytest.raises(ValueError, match="cannot mix sparse input"):
         LongTailClassifier(mixup="mixup", max_epochs=1).fit(sp.csr_matrix(X), y)
+
+
+# --- Augmentation before mixing -------------------------------------------------------
+
+
+def _flip(images):
+    """A deterministic augmentation that does not commute with pasting a box."""
+    return torch.flip(images, dims=(3,))
+
+
+@pytest.mark.parametrize("method", ["mixup", "cutmix", "cmo"])
+def test_mix_augments_each_source_before_mixing(method):
+    # The same random draws on pre-flipped data: mixing flipped sources, not
+    # flipping the mixture (which would move CutMix's box and its label share).
+    data = _images()
+    flipped = DeviceDataset(_flip(data.X), data.y)
+    mixing = _started(method, data, seed=3)
+    twin = _started(method, flipped, seed=3)
+    mixing._epoch = twin._epoch = cmo_epochs(1)[0]  # inside CMO's epochs
+    rows = torch.arange(8)
+    for _ in range(4):  # CMO mixes about every other batch
+        X, targets = mixing.mix(data.batch(rows), augment=_flip)
+        X_twin, targets_twin = twin.mix(flipped.batch(rows))
+        if not isinstance(targets, MixedTargets):  # unmixed: not augmented here
+            assert not isinstance(targets_twin, MixedTargets)
+            assert torch.equal(X, data.X[rows])
+            continue
+        assert torch.equal(X, X_twin)
+        assert targets.lam == targets_twin.lam
+
+
+class _CountingFlip(nn.Module):
+    calls = 0
+
+    def forward(self, images):
+        type(self).calls += 1
+        return _flip(images)
+
+
+@pytest.mark.parametrize("method", ["cutmix", "cmo"])
+def test_a_mixed_batch_is_augmented_once_per_source(counting, method, monkeypatch):
+    # CutMix: the batch once (its partner is a permutation of it), and the
+    # network does not augment the mixture again; CMO: the batch and its
+    # class-balanced partner; an unmixed batch once, in the network.
+    _CountingFlip.calls = 0
+    monkeypatch.setattr(
+        LongTailImageClassifier, "_training_augmentation", lambda self: _CountingFlip()
+    )
+    clf, _, _ = _fit(method, "ce", images=True, max_epochs=60)
+    batches = sum(clf.history_[:, "train_batch_count"])
+    assert counting.calls == batches and counting.mixed > 0
+    per_mixed_batch = 2 if method == "cmo" else 1
+    expected = batches + (per_mixed_batch - 1) * counting.mixed
+    assert _CountingFlip.calls == expected

@@ -149,8 +149,10 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         probability proportional to ``1 / n_class`` (class-balanced), so tail
         objects are pasted on head backgrounds; only for half of the batches,
         and not in the first and last ``ceil(0.02 * max_epochs)`` epochs (the
-        paper's 4 of 200). Mixing happens before the crop and flip
-        augmentation. Validation and prediction are never mixed. Cost: CMO
+        paper's 4 of 200). Each source batch is cropped and flipped first,
+        then mixed, as in the papers' data pipelines (so CutMix's ``lam``
+        is the pasted box's exact share of the image). Validation and prediction
+        are never mixed. Cost: CMO
         indexes a second batch; none of them adds forward passes.
     mixup_alpha : float, default=1.0
         Both parameters of the Beta distribution of the mixing weight.
