@@ -351,7 +351,9 @@ def make_preprocessor(X, categorical, kind="onehot"):
 
     ``"onehot"``: ``StandardScaler`` on the numeric columns and
     ``OneHotEncoder(handle_unknown="ignore", sparse_output=False)`` on the
-    categorical ones (numeric first). ``"ordinal"``: numeric columns passed
+    categorical ones (numeric first); ``"sparse_onehot"``: the same with the
+    output always a sparse matrix (``sparse_output=True``,
+    ``sparse_threshold=1.0``). ``"ordinal"``: numeric columns passed
     through and categorical ones ordinal-encoded (unknown categories become NaN),
     numeric first, for ``HistGradientBoostingClassifier(categorical_features=...)``
     (see :func:`categorical_mask`).
@@ -360,12 +362,13 @@ def make_preprocessor(X, categorical, kind="onehot"):
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
     numeric = [c for c in X.columns if c not in categorical]
-    if kind == "onehot":
+    sparse = kind == "sparse_onehot"
+    if kind in ("onehot", "sparse_onehot"):
         transformers = [
             ("num", StandardScaler(), numeric),
             (
                 "cat",
-                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                OneHotEncoder(handle_unknown="ignore", sparse_output=sparse),
                 list(categorical),
             ),
         ]
@@ -381,8 +384,12 @@ def make_preprocessor(X, categorical, kind="onehot"):
             ),
         ]
     else:
-        raise ValueError(f"kind must be 'onehot' or 'ordinal', got {kind!r}")
-    return ColumnTransformer([t for t in transformers if t[2]])
+        raise ValueError(
+            f"kind must be 'onehot', 'sparse_onehot' or 'ordinal', got {kind!r}"
+        )
+    return ColumnTransformer(
+        [t for t in transformers if t[2]], sparse_threshold=1.0 if sparse else 0.3
+    )
 
 
 def categorical_mask(X, categorical):

@@ -35,10 +35,8 @@ from _common import (
     write_json,
 )
 from _docs import update_docs
-from sklearn.compose import ColumnTransformer
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from sklearn_lt import LongTailClassifier
 
@@ -48,18 +46,8 @@ ENCODINGS = {"dense one-hot": False, "sparse one-hot": True}
 
 def make_model(X_train, categorical, sparse, seed):
     """The suite's pipeline, with the one-hot block dense or forced sparse."""
-    numeric = [c for c in X_train.columns if c not in categorical]
-    columns = ColumnTransformer(
-        [
-            ("num", StandardScaler(), numeric),
-            (
-                "cat",
-                OneHotEncoder(handle_unknown="ignore", sparse_output=sparse),
-                list(categorical),
-            ),
-        ],
-        sparse_threshold=1.0 if sparse else 0.0,
-    )
+    kind = "sparse_onehot" if sparse else "onehot"
+    columns = _tabular_data.make_preprocessor(X_train, categorical, kind=kind)
     return make_pipeline(columns, LongTailClassifier(random_state=seed))
 
 
