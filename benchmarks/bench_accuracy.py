@@ -1507,6 +1507,12 @@ def main(argv=None):
     parser.add_argument("--suite", choices=(*SUITE_ORDER, "all"), default="all")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1")
     parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="start the seeds here (K .. K+N-1), to add seeds to a run",
+    )
+    parser.add_argument(
         "--dataset",
         action="append",
         default=None,
@@ -1547,7 +1553,7 @@ def main(argv=None):
     limits = threadpool_limits(args.threads) if args.threads else None
 
     n_seeds = 1 if args.quick else args.seeds
-    seeds = list(range(n_seeds))
+    seeds = list(range(args.first_seed, args.first_seed + n_seeds))
     all_suites = make_suites(args.quick)
     names = list(all_suites) if args.suite == "all" else [args.suite]
     suites = [all_suites[name] for name in names]

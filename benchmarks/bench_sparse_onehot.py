@@ -3,9 +3,10 @@
 A ``ColumnTransformer`` with scikit-learn's default ``OneHotEncoder``
 (``sparse_output=True``) hands ``LongTailClassifier`` a sparse matrix whenever
 the one-hot columns make the output sparse enough (Soybean, 35 categorical
-columns, does with the default ``sparse_threshold=0.3``). Sparse inputs are
-scaled but not centered; this script checks that the default estimator still
-scores what it scores on the dense one-hot encoding, on the real tabular sets
+columns, does with the default ``sparse_threshold=0.3``). Sparse inputs of up
+to 4,096 columns are standardized as their dense form is; this script checks
+that the default estimator scores what it scores on the dense one-hot
+encoding, on the real tabular sets
 with categorical columns (Vowel, diamonds, Soybean; the accuracy suite's
 splits), with the one-hot block forced sparse (``sparse_threshold=1.0``) or
 dense. From the repository root::

@@ -6,8 +6,8 @@ device once as three CSR arrays (:class:`SparseRows`); a mini-batch gathers
 its rows with a few vectorized index operations and reaches the network as a
 :func:`torch.sparse_csr_tensor`, which ``nn.Linear`` multiplies with a sparse
 kernel. Nothing here builds the dense matrix. :func:`column_scale` computes the
-per-feature standard deviation that standardizes sparse inputs (scale only,
-without centering, so zeros stay zeros), and :func:`divide_columns`,
+per-feature standard deviation that standardizes wide sparse inputs (scale
+only, without centering, so zeros stay zeros), and :func:`divide_columns`,
 :func:`row_norms` and :func:`scale_rows` are the few operations the networks
 need on a sparse batch.
 """

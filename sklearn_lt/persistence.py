@@ -235,7 +235,7 @@ def _rebuild(payload, device):
     estimator.device_ = torch.device(device)
     state = payload["module_state"]
     if "scale" in state and "mean" not in state:
-        # Standardized by scale only: the model was fitted on sparse data.
+        # Standardized by scale only: the model was fitted on wide sparse data.
         like = sp.csr_matrix((1, *input_shape), dtype=np.float32)
     else:
         like = np.zeros((1, *input_shape), dtype=np.float32)

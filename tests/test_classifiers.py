@@ -25,6 +25,7 @@ from torch import nn
 from sklearn_lt import LongTailClassifier, effective_number_weights
 from sklearn_lt._device_data import ClassWeightedSampler, stratified_holdout
 from sklearn_lt._training import LongTailNet, NonFiniteLossError
+from sklearn_lt.classifiers import _tabular
 from sklearn_lt.losses import LOSSES, CrossEntropyLoss, LDAMLoss, make_loss
 from sklearn_lt.losses._base import _ClassificationLoss
 from sklearn_lt.modules import NormedLinear
@@ -1350,6 +1351,15 @@ def _sparse_data(n_samples=240, seed=0):
     return sp.csr_matrix(X), y
 
 
+@pytest.fixture
+def wide_sparse(monkeypatch):
+    """Every sparse input counts as wide (TF-IDF-like): scaled, not centered.
+
+    The real bound (4,096 features) needs matrices too large for fast tests.
+    """
+    monkeypatch.setattr(_tabular, "SPARSE_CENTERING_MAX_FEATURES", 0)
+
+
 # Sparse and dense fits see the same inputs up to rounding and take the same
 # steps (same seed, same batches), but the sparse and dense matrix kernels sum
 # each row's products in another order: float32 rounding (~1e-7 relative)
@@ -1361,8 +1371,9 @@ SPARSE_RTOL, SPARSE_ATOL = 1e-4, 1e-5
 
 
 @pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.usefixtures("wide_sparse")
 def test_sparse_fit_matches_the_dense_fit_of_the_scaled_data(weighted):
-    # A sparse fit divides the features by their (weighted) standard
+    # A wide sparse fit divides the features by their (weighted) standard
     # deviation without centering: the same model as a dense fit on X / std
     # without standardization.
     X, y = _sparse_data()
@@ -1430,6 +1441,7 @@ def test_every_loss_trains_on_sparse_input(loss):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
 
 
+@pytest.mark.usefixtures("wide_sparse")
 def test_sparse_fit_and_predict_never_densify_x(monkeypatch):
     X, y = _sparse_data()
 
@@ -1477,6 +1489,7 @@ def test_sparse_formats_and_index_types_give_the_same_model():
         )
 
 
+@pytest.mark.usefixtures("wide_sparse")
 def test_sparse_predictions_do_not_depend_on_the_batch(monkeypatch):
     X, y = _sparse_data()
     clf = LongTailClassifier(**SPARSE_FAST).fit(X, y)
@@ -1998,8 +2011,9 @@ def test_standardization_centers_indicator_columns_without_scaling(weighted):
     )
 
 
+@pytest.mark.usefixtures("wide_sparse")
 def test_sparse_indicator_columns_keep_their_scale():
-    # Sparse data is scaled but not centered; its one-hot columns, as a
+    # Wide sparse data is scaled but not centered; its one-hot columns, as a
     # ColumnTransformer with a sparse OneHotEncoder hands them over, keep
     # their 0/1 values (scaled, the rare level would reach ~7).
     X, y = _one_hot_data()
@@ -2012,3 +2026,43 @@ def test_sparse_indicator_columns_keep_their_scale():
     X[0, 1] = 0.5  # no longer an indicator: scaled as any other column
     other = LongTailClassifier(**FAST).fit(sp.csr_matrix(X), y)
     assert other.net_.module_.scale.numpy()[1] == pytest.approx(X[:, 1].std(), rel=1e-5)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_narrow_sparse_input_gives_the_model_of_its_dense_form(weighted):
+    # One-hot output of a ColumnTransformer arrives sparse or dense depending
+    # on its density: with few columns, both give the same standardization
+    # (numeric columns centered and scaled, indicators centered) and model.
+    X, y = _one_hot_data()
+    weights = np.random.RandomState(1).uniform(0.5, 2.0, size=y.size)
+    weights = weights if weighted else None
+    params = {**SPARSE_FAST, "max_epochs": 3}
+    sparse_fit = LongTailClassifier(**params).fit(
+        sp.csr_matrix(X), y, sample_weight=weights
+    )
+    dense_fit = LongTailClassifier(**params).fit(X, y, sample_weight=weights)
+    for name in ("mean", "scale"):
+        np.testing.assert_allclose(
+            getattr(sparse_fit.net_.module_, name).numpy(),
+            getattr(dense_fit.net_.module_, name).numpy(),
+            rtol=1e-6,
+        )
+    np.testing.assert_array_equal(sparse_fit.net_.module_.scale.numpy()[1:], 1.0)
+    np.testing.assert_allclose(
+        sparse_fit.predict_proba(sp.csr_matrix(X)),
+        dense_fit.predict_proba(X),
+        rtol=SPARSE_RTOL,
+        atol=SPARSE_ATOL,
+    )
+
+
+@pytest.mark.parametrize("n_features, centered", [(4096, True), (4097, False)])
+def test_sparse_input_is_centered_up_to_the_width_bound(n_features, centered):
+    assert _tabular.SPARSE_CENTERING_MAX_FEATURES == 4096
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1], 10)
+    X = sp.random(20, n_features, density=0.01, format="csr", random_state=rng)
+    X[np.arange(20), y] = 1.0  # the class is in the first two columns
+    clf = LongTailClassifier(**{**SPARSE_FAST, "max_epochs": 1}).fit(X, y)
+    assert (clf.net_.module_.mean is not None) is centered
+    assert clf.predict(X).shape == (20,)

@@ -105,14 +105,23 @@ def test_round_trip_other_losses_and_schedules(params, tmp_path):
         assert torch.equal(loaded.net_.criterion_.get_buffer(name), buffer), name
 
 
-@pytest.mark.parametrize("standardize", [True, False])
-def test_round_trip_model_fitted_on_sparse_data(standardize, tmp_path):
-    # Scale-only standardization (no mean buffer) is rebuilt as it was.
+@pytest.mark.parametrize(
+    "standardize, centered", [(True, False), (False, False), (True, True)]
+)
+def test_round_trip_model_fitted_on_sparse_data(
+    standardize, centered, tmp_path, monkeypatch
+):
+    # Scale-only standardization of wide sparse data (no mean buffer), and
+    # the full standardization of narrow sparse data, are rebuilt as they were.
+    if not centered:
+        monkeypatch.setattr(
+            "sklearn_lt.classifiers._tabular.SPARSE_CENTERING_MAX_FEATURES", 0
+        )
     X, y = _data()
     X = sp.csr_matrix(np.where(np.abs(X) > 1.0, X, 0.0))
     clf = LongTailClassifier(standardize=standardize, **TABULAR).fit(X, y)
     loaded = _round_trip(clf, tmp_path)
-    assert loaded.net_.module_.mean is None
+    assert (loaded.net_.module_.mean is not None) is centered
     assert (loaded.net_.module_.scale is None) is not standardize
     _assert_same_model(loaded, clf, X)
     np.testing.assert_array_equal(

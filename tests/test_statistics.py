@@ -59,3 +59,15 @@ def test_moments_in_chunks_match_numpy(weighted, monkeypatch):
     spread = np.average((X - expected) ** 2, axis=0, weights=weights)
     np.testing.assert_allclose(mean, expected, rtol=1e-12)
     np.testing.assert_allclose(std, np.sqrt(spread), rtol=1e-9)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_moments_of_sparse_data_are_those_of_its_dense_form(weighted, monkeypatch):
+    monkeypatch.setattr(_statistics, "_CHUNK_VALUES", 8)  # 2 rows per chunk
+    rng = np.random.RandomState(0)
+    X = sp.random(13, 4, density=0.4, format="csr", random_state=rng) * 5
+    weights = rng.uniform(0.1, 2.0, size=13) if weighted else None
+    for sparse_mean, dense_mean in zip(
+        moments(X, (0,), weights), moments(X.toarray(), (0,), weights), strict=True
+    ):
+        np.testing.assert_allclose(sparse_mean, dense_mean, rtol=1e-12)

@@ -119,8 +119,10 @@ def moments(X, axis, sample_weight=None):
     """Mean and standard deviation over ``axis``, in float64, without a copy of X.
 
     Sums are accumulated in float64 over chunks of rows, so the temporary
-    memory is one chunk, whatever the size of ``X``. With ``sample_weight``,
-    the moments are weighted (a weight of k counts as k copies of the row).
+    memory is one chunk, whatever the size of ``X``. A sparse ``X`` is read
+    one densified chunk at a time, so its moments are those of its dense
+    form. With ``sample_weight``, the moments are weighted (a weight of k
+    counts as k copies of the row).
     """
     n_rows = X.shape[0]
     per_row = int(np.prod([X.shape[a] for a in axis if a != 0]))
@@ -129,6 +131,10 @@ def moments(X, axis, sample_weight=None):
     rows = max(1, _CHUNK_VALUES // max(1, int(np.prod(X.shape[1:]))))
     chunks = range(0, n_rows, rows)
 
+    def chunk(start):
+        values = X[start : start + rows]
+        return values.toarray() if sp.issparse(values) else values
+
     def weighted_sum(values, start):
         if sample_weight is None:  # no product with ones: one pass less
             return values.sum(axis=axis, dtype=np.float64)
@@ -136,11 +142,11 @@ def moments(X, axis, sample_weight=None):
         return (values * w).sum(axis=axis, dtype=np.float64)
 
     def squared_deviations(start):
-        deviations = X[start : start + rows] - shaped_mean  # a float64 chunk
+        deviations = chunk(start) - shaped_mean  # a float64 chunk
         return np.multiply(deviations, deviations, out=deviations)
 
     total_weight = float(np.sum(weights, dtype=np.float64)) * per_row
-    total = sum(weighted_sum(X[start : start + rows], start) for start in chunks)
+    total = sum(weighted_sum(chunk(start), start) for start in chunks)
     mean = total / total_weight
     shaped_mean = np.expand_dims(mean, axis)
     squares = sum(weighted_sum(squared_deviations(start), start) for start in chunks)
