@@ -383,6 +383,7 @@ def make_suites(quick):
             "LDAM-DRW",
             "LA loss",
             POSTHOC_FIXED,
+            "CMO+LA",
             "MLPClassifier",
             "LogReg (balanced)",
             "HGB (balanced)",
