@@ -123,6 +123,12 @@ METHODS = {
     "MARC": {"loss": "ce", "classifier_retraining": "marc"},
     # CMO (Park et al. 2022): images only (the synthetic suite leaves it out).
     "CMO+LA": {"loss": "logit_adjusted", "mixup": "cmo"},
+    # The orderings' methods with CMO: does mixing let DRW act on data the
+    # network otherwise fits to a zero training loss?
+    "ERM+CMO": {"loss": "ce", "mixup": "cmo"},
+    "ERM-DRW+CMO": {"loss": "ce", "reweight_schedule": "drw", "mixup": "cmo"},
+    "LDAM+CMO": {"loss": "ldam", "mixup": "cmo"},
+    "LDAM-DRW+CMO": {"loss": "ldam", "reweight_schedule": "drw", "mixup": "cmo"},
     # ABSGD: temperature 5; 1.0 diverged (logits to inf) on diamonds at lr 0.05.
     "ABSGD": {"loss": "ce", "reweight_schedule": "drw", "sample_attention": 5.0},
 }
@@ -141,7 +147,13 @@ BASELINES = (
     "BalancedRF",
 )
 ALL_METHODS = (*METHODS, POSTHOC_FIXED, POSTHOC_TUNED, *BASELINES)
-IMAGE_ONLY_METHODS = ("CMO+LA",)
+IMAGE_ONLY_METHODS = (
+    "CMO+LA",
+    "ERM+CMO",
+    "ERM-DRW+CMO",
+    "LDAM+CMO",
+    "LDAM-DRW+CMO",
+)
 FLAT_METHODS = tuple(m for m in ALL_METHODS if m not in IMAGE_ONLY_METHODS)
 
 # Papers' top-1 error (%) on balanced test sets, ResNet-32 (REFERENCE.md): LDAM
