@@ -147,13 +147,8 @@ BASELINES = (
     "BalancedRF",
 )
 ALL_METHODS = (*METHODS, POSTHOC_FIXED, POSTHOC_TUNED, *BASELINES)
-IMAGE_ONLY_METHODS = (
-    "CMO+LA",
-    "ERM+CMO",
-    "ERM-DRW+CMO",
-    "LDAM+CMO",
-    "LDAM-DRW+CMO",
-)
+# Mixing with CMO / CutMix pastes image boxes: those methods are images only.
+IMAGE_ONLY_METHODS = tuple(m for m, params in METHODS.items() if "mixup" in params)
 FLAT_METHODS = tuple(m for m in ALL_METHODS if m not in IMAGE_ONLY_METHODS)
 
 # Papers' top-1 error (%) on balanced test sets, ResNet-32 (REFERENCE.md): LDAM

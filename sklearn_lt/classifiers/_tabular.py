@@ -508,8 +508,8 @@ class LongTailClassifier(BaseLongTailClassifier):
         if not self.standardize:
             return None, None
         if sp.issparse(X) and X.shape[1] > SPARSE_CENTERING_MAX_FEATURES:
-            # Scale only: centering fills in the zeros, and dense batches of
-            # that many features would cost more than the sparse product.
+            # Scale only: centering fills in the zeros, and a dense batch of
+            # that many features is large (128 x 50,000 floats: 25 MB).
             mean, scale = None, column_scale(X, sample_weight)
         else:
             mean, scale = super()._input_statistics(X, sample_weight)
