@@ -107,9 +107,19 @@ def environment_markdown(env):
         lines.append(f"- Wall time per suite (s): {env['suite_wall_time_s']}")
     if "seeds" in env:
         lines.append(f"- Seeds: {env['seeds']}")
+    if "relabelled" in env:
+        lines.append(f"- Method names relabelled {env['relabelled']}")
     for later in env.get("later_runs", []):
+        renamed = later.get("renamed", {})
+        run_as = (
+            " (run under the names "
+            + ", ".join(f"{old} -> {new}" for old, new in renamed.items())
+            + ")"
+            if renamed
+            else ""
+        )
         lines.append(
-            f"- Rows of {', '.join(later['methods'])} from a later run: "
+            f"- Rows of {', '.join(later['methods'])} from a later run{run_as}: "
             f"`{later['command']}` ({later['date_utc']}, wall time "
             f"{later.get('wall_time_s', '?')} s, load average at start "
             f"{later['load_average_start']})"

@@ -272,14 +272,14 @@ class BatchMixing:
 
     @classmethod
     def for_estimator(cls, estimator, sampler):
-        """The mixing of a classifier's ``mixup`` and ``mixup_alpha``.
+        """The mixing of a fitted classifier's ``mixup_`` and ``mixup_alpha``.
 
         Seeded from the seed of the classifier's training ``sampler`` (a
         :class:`~sklearn_lt._device_data.ClassWeightedSampler`), which comes
         from ``random_state``.
         """
         return cls(
-            estimator.mixup,
+            estimator.mixup_,
             estimator.mixup_alpha,
             estimator.max_epochs_,
             sampler.generator.initial_seed(),

@@ -117,6 +117,7 @@ def save_model(estimator, path):
         "class_counts": estimator.class_counts_.tolist(),
         "class_counts_dtype": estimator.class_counts_.dtype.str,
         "max_epochs": int(estimator.max_epochs_),
+        "mixup": estimator.mixup_,
         "n_features_in": int(estimator.n_features_in_),
         "feature_names_in": (
             estimator.feature_names_in_.tolist()
@@ -225,6 +226,8 @@ def _rebuild(payload, device):
     )
     history = json.loads(payload["history"])
     estimator.max_epochs_ = fitted.get("max_epochs", len(history))
+    # Files written before mixup="auto" existed hold an explicit method.
+    estimator.mixup_ = fitted.get("mixup", estimator.mixup)
     estimator.n_features_in_ = fitted["n_features_in"]
     if fitted["feature_names_in"] is not None:
         estimator.feature_names_in_ = np.array(fitted["feature_names_in"], dtype=object)

@@ -222,6 +222,28 @@ def test_auto_augmentation_for_images_of_at_least_8x8(shape, augmented):
         assert augmentation is None
 
 
+@pytest.mark.parametrize(
+    "shape, mixing",
+    [((1, 8, 8), "cmo"), ((3, 12, 9), "cmo"), ((1, 7, 7), None), ((1, 1, 20), None)],
+    ids=str,
+)
+def test_auto_mixing_is_cmo_for_images_of_at_least_8x8(shape, mixing):
+    X, y = _random_images(12, shape)
+    clf = LongTailImageClassifier(**FAST)
+    assert clf.mixup == "auto"
+    clf.fit(X, y)
+    assert clf.mixup_ == mixing
+    assert clf.net_.mixing.method == mixing
+    assert clf.get_params()["mixup"] == "auto"  # the parameter is left alone
+
+
+@pytest.mark.parametrize("mixup", [None, "cutmix"])
+def test_explicit_mixup_overrides_the_auto_rule(mixup):
+    X, y = _random_images(12, (1, 8, 8))
+    clf = LongTailImageClassifier(mixup=mixup, **FAST).fit(X, y)
+    assert clf.mixup_ == clf.net_.mixing.method == mixup
+
+
 def test_auto_augmentation_is_off_for_flat_tabular_rows():
     X, y = _random_images(12, (10,))
     clf = LongTailImageClassifier(**FAST).fit(X, y)

@@ -608,6 +608,28 @@ def test_warm_start_follows_the_new_mixing_parameters(counting):
     assert clf.net_.mixing.n_epochs == 2
 
 
+def test_default_image_fit_mixes_with_cmo_and_a_warm_fit_follows_mixup(counting):
+    X, y = _small_images()
+    X = np.pad(X, ((0, 0), (0, 0), (1, 1), (1, 1)))  # 8 x 8: "auto" mixes
+    params = {key: value for key, value in FAST_IMAGES.items() if key != "max_epochs"}
+    clf = LongTailImageClassifier(max_epochs=10, warm_start=True, **params)
+    clf.fit(X, y)
+    assert clf.mixup_ == "cmo" and counting.mixed > 0
+    mixed = counting.mixed
+    clf.set_params(mixup=None, max_epochs=2).fit(X, y)
+    assert clf.mixup_ is None and counting.mixed == mixed
+
+
+def test_saved_and_loaded_model_keeps_the_resolved_mixing(tmp_path):
+    X, y = _small_images()
+    X = np.pad(X, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    clf = LongTailImageClassifier(**FAST_IMAGES).fit(X, y)
+    path = tmp_path / "model"
+    save_model(clf, path)
+    loaded = load_model(path)
+    assert loaded.mixup == "auto" and loaded.mixup_ == "cmo"
+
+
 def test_fitted_model_does_not_keep_the_training_data():
     clf, X, _ = _fit("cmo", "ce", images=True)
     mixing = clf.net_.mixing

@@ -311,7 +311,8 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             )
         warm = self.warm_start and hasattr(self, "net_")
         X = self._validate_features(X, reset=not warm)
-        check_mixing_input(self.mixup, X.ndim, sparse=issparse(X))
+        mixing = self._mixing_method()
+        check_mixing_input(mixing, X.ndim, sparse=issparse(X))
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
         check_classification_targets(y)
@@ -356,8 +357,13 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             if name.endswith("_") and not name.startswith("__")
         }
 
+    def _mixing_method(self):
+        """The mixing of the training batches (``mixup`` with "auto" resolved)."""
+        return self.mixup
+
     def _fit_encoded(self, X, encoder, y_encoded, sample_weight, warm):
         self.classes_ = encoder.classes_
+        self.mixup_ = self._mixing_method()
         self.device_ = (
             resolve_device(self.device)
             if self.accelerator is None

@@ -7,6 +7,7 @@ from numbers import Integral
 import numpy as np
 
 from .._compat import Interval, StrOptions, validate_data
+from .._mixing import MIXING_METHODS
 from ..augmentation import RandomCropFlip
 from ..modules import SmallCNN, resnet32
 from ._base import BaseLongTailClassifier
@@ -19,6 +20,9 @@ _RESNET_MIN_SIDE = 32
 _RESNET_MIN_IMAGES = 10_000
 #: ``horizontal_flip="auto"`` flips colour images at least this large.
 _FLIP_MIN_SIDE = 32
+#: ``augment="auto"`` and ``mixup="auto"`` act on images at least this large;
+#: smaller inputs (such as tabular rows seen as 1 x d images) are left alone.
+_AUGMENT_MIN_SIDE = 8
 
 
 def _image_shape_for(n_features):
@@ -135,7 +139,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
     sample_attention : float or None, default=None
         Temperature of ABSGD's attentional weighting of the examples of each
         batch; see :class:`LongTailClassifier`. ``None``: off.
-    mixup : {"mixup", "cutmix", "cmo"} or None, default=None
+    mixup : {"auto", "mixup", "cutmix", "cmo"} or None, default="auto"
         Mixing augmentation of the training batches, on the training device,
         with one ``lam ~ Beta(mixup_alpha, mixup_alpha)`` per batch and the
         loss ``lam * L(out, y_a) + (1 - lam) * L(out, y_b)`` (each term with
@@ -154,6 +158,15 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         is the pasted box's exact share of the image). Validation and prediction
         are never mixed. Cost: CMO
         indexes a second batch; none of them adds forward passes.
+        ``"auto"``: CMO for images of at least 8 x 8 pixels (the rule of
+        ``augment="auto"``), ``None`` for smaller inputs. On the image suites
+        of the accuracy benchmark CMO raised the default loss's balanced
+        accuracy on 4 of 5 data sets (up to +4 points on digits-LT ρ=100,
+        -0.1 on Fashion-MNIST-LT step ρ=10), and it is what lets the deferred
+        re-weighting of ``reweight_schedule="drw"`` act on small image sets,
+        which a network otherwise fits to a zero training loss before the
+        deferred phase; fits take about 1.5 times as long. ``None`` trains on
+        the augmented images only.
     mixup_alpha : float, default=1.0
         Both parameters of the Beta distribution of the mixing weight.
     lr_schedule : {"cosine", "step", "constant"}, default="cosine"
@@ -204,6 +217,8 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         Examples of each class in the ``y`` of the last fit.
     image_shape_ : tuple of int
         ``(C, H, W)`` of the training images.
+    mixup_ : {"mixup", "cutmix", "cmo"} or None
+        The mixing of the training batches, with ``mixup="auto"`` resolved.
     n_features_in_ : int
         ``C * H * W``.
     net_ : skorch.NeuralNet
@@ -258,6 +273,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
             StrOptions({"auto"}),
         ],
         "horizontal_flip": ["boolean", StrOptions({"auto"})],
+        "mixup": [StrOptions({*MIXING_METHODS, "auto"}), None],
         "mixed_precision": ["boolean"],
         "channels_last": ["boolean"],
     }
@@ -292,7 +308,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
         sam_rho=0.05,
         sam_tail_only=False,
         sample_attention=None,
-        mixup=None,
+        mixup="auto",
         mixup_alpha=1.0,
         lr_schedule="cosine",
         warmup_epochs=5,
@@ -418,7 +434,7 @@ class LongTailImageClassifier(BaseLongTailClassifier):
     def _training_augmentation(self):
         _, height, width = self.image_shape_
         if self.augment == "auto":
-            if min(height, width) < 8:
+            if min(height, width) < _AUGMENT_MIN_SIDE:
                 return None
         elif not self.augment:
             return None
@@ -432,6 +448,12 @@ class LongTailImageClassifier(BaseLongTailClassifier):
             channels, height, width = self.image_shape_
             flip = channels == 3 and min(height, width) >= _FLIP_MIN_SIDE
         return RandomCropFlip(padding, flip)
+
+    def _mixing_method(self):
+        if self.mixup != "auto":
+            return self.mixup
+        _, height, width = self.image_shape_
+        return "cmo" if min(height, width) >= _AUGMENT_MIN_SIDE else None
 
     def _prediction_batch_rows(self):
         # Convolutional activations are tens of channels per pixel: batches of

@@ -276,6 +276,8 @@ class LongTailClassifier(BaseLongTailClassifier):
         Number of examples of each class in the ``y`` of the last fit.
     n_features_in_ : int
         Number of features seen during fit.
+    mixup_ : {"mixup"} or None
+        The mixing of the training batches (``mixup``).
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` is a DataFrame with string column names.
     net_ : skorch.NeuralNet
