@@ -319,6 +319,7 @@ def _image_estimator(architecture, epochs, seed, device):
         momentum=MOMENTUM,
         weight_decay=WEIGHT_DECAY,
         max_grad_norm=None,  # the hand loop does not clip gradients
+        mixup=None,  # nor mix its batches
         lr_schedule="cosine",
         warmup_epochs=0,
         validation_fraction=None,

@@ -44,7 +44,8 @@ class LongTailImageClassifier(BaseLongTailClassifier):
     ``reweight_schedule=``, ``beta``, ``max_margin``, ``tau``, ``device``, ...)
     with an image network: the CIFAR ResNet-32 of the long-tail papers or a
     small fast CNN. Training batches are augmented on the training device with
-    pad-and-random-crop and horizontal flips, as in the papers.
+    pad-and-random-crop and horizontal flips, as in the papers, and mixed with
+    CMO (tail objects pasted onto head images) for images of at least 8 x 8.
 
     Parameters
     ----------
