@@ -1075,7 +1075,8 @@ def settings_text(suites, class_counts):
             "weight decay 2e-4, batch 128, warm-up then cosine decay, lr 0.05 "
             "tabular / 0.1 images, beta 0.9999, LDAM max margin 0.5 and s=30, "
             "VS gamma 0.05; images: the CNN below 32x32 or 10,000 images, no "
-            f"flips on grayscale). Groups: {suite.groups}."
+            "flips on grayscale, CMO mixing from 8x8, `mixup=None` in the "
+            f"'(no mixing)' rows). Groups: {suite.groups}."
         )
         for label, *_ in suite.configs:
             if label in class_counts:
