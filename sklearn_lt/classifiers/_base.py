@@ -341,7 +341,7 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         # a warm fit returns to the model it started from, a cold one to unfitted.
         fitted_before = copy.deepcopy(self._fitted_attributes()) if warm else {}
         try:
-            self._fit_encoded(X, encoder, y_encoded, sample_weight, warm)
+            self._fit_encoded(X, encoder, y_encoded, sample_weight, warm, mixing)
         except NonFiniteLossError:
             for name in self._fitted_attributes():
                 delattr(self, name)
@@ -361,9 +361,9 @@ class BaseLongTailClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         """The mixing of the training batches (``mixup`` with "auto" resolved)."""
         return self.mixup
 
-    def _fit_encoded(self, X, encoder, y_encoded, sample_weight, warm):
+    def _fit_encoded(self, X, encoder, y_encoded, sample_weight, warm, mixing):
         self.classes_ = encoder.classes_
-        self.mixup_ = self._mixing_method()
+        self.mixup_ = mixing
         self.device_ = (
             resolve_device(self.device)
             if self.accelerator is None

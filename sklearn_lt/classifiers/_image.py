@@ -433,10 +433,10 @@ class LongTailImageClassifier(BaseLongTailClassifier):
 
     def _training_augmentation(self):
         _, height, width = self.image_shape_
-        if self.augment == "auto":
-            if min(height, width) < _AUGMENT_MIN_SIDE:
-                return None
-        elif not self.augment:
+        augment = (
+            self._large_enough_to_augment() if self.augment == "auto" else self.augment
+        )
+        if not augment:
             return None
         padding = (
             max(1, round(min(height, width) / 8))
@@ -452,8 +452,13 @@ class LongTailImageClassifier(BaseLongTailClassifier):
     def _mixing_method(self):
         if self.mixup != "auto":
             return self.mixup
+        return "cmo" if self._large_enough_to_augment() else None
+
+    def _large_enough_to_augment(self):
+        # The rule of augment="auto" and mixup="auto": real images, not
+        # tabular rows seen as 1 x d images.
         _, height, width = self.image_shape_
-        return "cmo" if min(height, width) >= _AUGMENT_MIN_SIDE else None
+        return min(height, width) >= _AUGMENT_MIN_SIDE
 
     def _prediction_batch_rows(self):
         # Convolutional activations are tens of channels per pixel: batches of
